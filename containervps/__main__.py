@@ -1,0 +1,3 @@
+from containervps.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The tenant self-service and admin REST API (FastAPI)."""

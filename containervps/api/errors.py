@@ -1,0 +1,113 @@
+"""The one seam where domain errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from containervps import errors
+
+log = logging.getLogger(__name__)
+
+# Most specific class first: the first isinstance match wins.
+STATUS_BY_ERROR: list[tuple[type[errors.ContainerVpsError], int]] = [
+    (errors.LxdUnavailable, 503),
+    (errors.LxdNotFound, 404),
+    (errors.InvalidInput, 422),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Locked, 423),
+    (errors.Conflict, 409),
+    (errors.ResourceLimitExceeded, 403),
+    (errors.ResourceUnavailable, 409),
+    (errors.ServiceUnavailable, 503),
+    (errors.HostSetupError, 500),
+    (errors.LxdError, 502),
+]
+
+HTTP_CODES = {
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "invalid_input",
+    422: "invalid_input",
+    429: "rate_limit_exceeded",
+    503: "service_unavailable",
+}
+
+
+def status_for(exc: errors.ContainerVpsError) -> int:
+    """HTTP status of a domain error."""
+    return next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return rid or uuid.uuid4().hex
+
+
+def error_response(
+    request: Request, *, status: int, code: str, message: str, details: dict | None = None
+) -> JSONResponse:
+    """The documented error body with an X-Request-Id header."""
+    rid = request_id(request)
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message, "details": details or {}}},
+        headers={"X-Request-Id": rid},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map domain, validation and HTTP errors to the error JSON; never leak a bare 500."""
+
+    @app.exception_handler(errors.ContainerVpsError)
+    async def _domain(request: Request, exc: errors.ContainerVpsError) -> JSONResponse:
+        details = dict(exc.details)
+        if exc.resolution:
+            details.setdefault("resolution", exc.resolution)
+        return error_response(
+            request, status=status_for(exc), code=exc.code, message=exc.brief, details=details
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        names = ", ".join(f["field"] for f in fields)
+        return error_response(
+            request,
+            status=422,
+            code="invalid_input",
+            message=f"invalid input: {names}",
+            details={"fields": fields},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(
+            request,
+            status=exc.status_code,
+            code=HTTP_CODES.get(exc.status_code, "error"),
+            message=str(exc.detail),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        return error_response(
+            request,
+            status=500,
+            code="internal_error",
+            message="internal error; the request id identifies it in the logs",
+        )

@@ -1,0 +1,65 @@
+"""`containervps host ...`: start daemons, set up LXD, check what this host can enforce."""
+
+from __future__ import annotations
+
+import typer
+
+from containervps.cli import common
+from containervps.services import daemons
+from containervps.services.host_check import HostCheck
+from containervps.services.host_setup import HostSetup
+
+app = typer.Typer(help="Host set-up and capability checks.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    docker: bool = typer.Option(False, "--docker", help="Also start dockerd (benchmarks)."),
+) -> None:
+    """Start lxcfs, then LXD (and dockerd) unless they are running."""
+    s = common.settings()
+    steps = [daemons.ensure_lxcfs(s), daemons.ensure_lxd(s)]
+    if docker:
+        steps.append(daemons.ensure_dockerd(s))
+    for st in steps:
+        common.console.print(f"{st.name}: {'started' if st.started else 'running'} ({st.detail})")
+
+
+@app.command("init")
+def init(json_out: bool = common.JsonOption) -> None:
+    """Create the storage pool, the VPS bridge, the base profile; widen subuid/subgid."""
+    s = common.settings()
+    steps = HostSetup(s, common.lxd()).init()
+    if json_out:
+        common.print_json(steps)
+        return
+    common.print_table(
+        "host init",
+        ["step", "outcome", "detail"],
+        [(st.name, st.outcome, st.detail) for st in steps],
+    )
+
+
+@app.command("check")
+def check(json_out: bool = common.JsonOption) -> None:
+    """Probe what this host can enforce (each probe really tests it) and what that means."""
+    s = common.settings()
+    with common.console.status("probing host capabilities...") if not json_out else _null():
+        report = HostCheck(s).run()
+    if json_out:
+        common.print_json(report)
+        return
+    colours = {"ok": "green", "degraded": "yellow", "missing": "red", "skipped": "dim"}
+    common.print_table(
+        "host check",
+        ["capability", "status", "detail", "meaning for tenants"],
+        [(p.name, f"[{colours[p.status]}]{p.status}[/]", p.detail, p.impact) for p in report],
+    )
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

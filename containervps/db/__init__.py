@@ -1,0 +1,1 @@
+"""SQLite persistence (SQLModel); the schema is owned by Alembic migrations."""

@@ -1,0 +1,54 @@
+"""The only package that talks to LXD (through pylxd)."""
+
+from __future__ import annotations
+
+from containervps.config import Settings
+from containervps.lxd.client import LxdApi
+from containervps.lxd.host import HostObjects
+from containervps.lxd.images import Images
+from containervps.lxd.instances import TAG_PREFIX, Instances
+from containervps.lxd.types import (
+    ExecResult,
+    ImageInfo,
+    InstanceInfo,
+    InstanceState,
+    NetworkInfo,
+    ProfileInfo,
+    ServerInfo,
+    StoragePoolInfo,
+)
+
+__all__ = [
+    "TAG_PREFIX",
+    "ExecResult",
+    "ImageInfo",
+    "InstanceInfo",
+    "InstanceState",
+    "Lxd",
+    "NetworkInfo",
+    "ProfileInfo",
+    "ServerInfo",
+    "StoragePoolInfo",
+    "connect",
+]
+
+
+class Lxd:
+    """Facade: ``lxd.host``, ``lxd.instances``, ``lxd.images``."""
+
+    def __init__(self, api: LxdApi) -> None:
+        self.api = api
+        self.host = HostObjects(api)
+        self.instances = Instances(api)
+        self.images = Images(api)
+
+
+def connect(settings: Settings) -> Lxd:
+    """Connect to the local LXD daemon (raises LxdUnavailable when it is not there)."""
+    return Lxd(
+        LxdApi(
+            socket=settings.lxd_socket,
+            timeout=settings.lxd_timeout,
+            op_timeout=settings.lxd_operation_timeout,
+        )
+    )

@@ -1,0 +1,185 @@
+"""Instances (system containers): create, power, exec, update, delete."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from containervps.errors import LxdError, LxdNotFound
+from containervps.lxd.client import LxdApi
+from containervps.lxd.types import ExecResult, InstanceInfo, InstanceState
+
+TAG_PREFIX = "user.containervps."
+
+
+def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
+    return InstanceInfo(
+        name=meta["name"],
+        project=project,
+        status=meta["status"],
+        config=dict(meta.get("config", {})),
+        devices=dict(meta.get("devices", {})),
+        profiles=tuple(meta.get("profiles", [])),
+    )
+
+
+class Instances:
+    """LXD instances in a given project."""
+
+    def __init__(self, api: LxdApi) -> None:
+        self.api = api
+
+    def create(
+        self,
+        *,
+        name: str,
+        project: str,
+        image: str,
+        profiles: list[str],
+        config: dict[str, str] | None = None,
+        devices: dict[str, dict[str, str]] | None = None,
+        tags: dict[str, str] | None = None,
+        start: bool = False,
+    ) -> InstanceInfo:
+        """Create a container from a local image alias or fingerprint (optionally start it)."""
+        full_config = dict(config or {})
+        full_config.update({TAG_PREFIX + k: v for k, v in (tags or {}).items()})
+        self.api.request(
+            "post",
+            "/instances",
+            project=project,
+            json={
+                "name": name,
+                "type": "container",
+                "source": {"type": "image", "alias": image}
+                if len(image) != 64
+                else {"type": "image", "fingerprint": image},
+                "profiles": profiles,
+                "config": full_config,
+                "devices": devices or {},
+            },
+            what=f"create instance {name}",
+        )
+        if start:
+            self.set_state(name=name, project=project, action="start")
+        return self.get(name=name, project=project)
+
+    def get(self, *, name: str, project: str) -> InstanceInfo:
+        meta = self.api.request(
+            "get", f"/instances/{name}", project=project, what=f"read instance {name}"
+        )
+        return _info(meta, project)
+
+    def exists(self, *, name: str, project: str) -> bool:
+        try:
+            self.get(name=name, project=project)
+        except LxdNotFound:
+            return False
+        return True
+
+    def all(self, *, project: str) -> list[InstanceInfo]:
+        metas = self.api.request(
+            "get",
+            "/instances",
+            project=project,
+            params={"recursion": "1"},
+            what=f"list instances in {project}",
+        )
+        return [_info(m, project) for m in metas]
+
+    def state(self, *, name: str, project: str) -> InstanceState:
+        """Live state: status, memory, CPU time and IPv4 addresses on eth0."""
+        meta = self.api.request(
+            "get", f"/instances/{name}/state", project=project, what=f"read state of {name}"
+        )
+        addresses = (meta.get("network") or {}).get("eth0", {}).get("addresses", [])
+        return InstanceState(
+            status=meta["status"],
+            pid=int(meta.get("pid") or 0),
+            memory_usage_bytes=int((meta.get("memory") or {}).get("usage") or 0),
+            cpu_usage_ns=int((meta.get("cpu") or {}).get("usage") or 0),
+            ipv4=tuple(a["address"] for a in addresses if a.get("family") == "inet"),
+            processes=int(meta.get("processes") or 0),
+        )
+
+    def set_state(
+        self, *, name: str, project: str, action: str, force: bool = False, timeout: int = 30
+    ) -> None:
+        """start | stop | restart | freeze | unfreeze; ``timeout`` bounds a clean stop."""
+        self.api.request(
+            "put",
+            f"/instances/{name}/state",
+            project=project,
+            json={"action": action, "force": force, "timeout": timeout},
+            what=f"{action} instance {name}",
+        )
+
+    def update(
+        self,
+        *,
+        name: str,
+        project: str,
+        config: dict[str, str] | None = None,
+        devices: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Patch config keys and/or whole devices (applied live where LXD allows)."""
+        body: dict[str, Any] = {}
+        if config is not None:
+            body["config"] = config
+        if devices is not None:
+            body["devices"] = devices
+        self.api.request(
+            "patch", f"/instances/{name}", project=project, json=body, what=f"update {name}"
+        )
+
+    def delete(self, *, name: str, project: str, force: bool = True) -> None:
+        """Delete an instance (stopping it first when ``force``); absent is fine."""
+        try:
+            if force and self.get(name=name, project=project).status != "Stopped":
+                self.set_state(name=name, project=project, action="stop", force=True)
+            self.api.request(
+                "delete", f"/instances/{name}", project=project, what=f"delete instance {name}"
+            )
+        except LxdNotFound:
+            return
+
+    def exec(
+        self,
+        *,
+        name: str,
+        project: str,
+        command: list[str],
+        timeout: float = 60.0,
+        environment: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command as root inside the instance and collect its output."""
+        meta = (
+            self.api.request(
+                "post",
+                f"/instances/{name}/exec",
+                project=project,
+                json={
+                    "command": command,
+                    "environment": environment or {},
+                    "record-output": True,
+                    "wait-for-websocket": False,
+                    "interactive": False,
+                },
+                what=f"exec in {name}",
+                timeout=timeout,
+            )
+            or {}
+        )
+        output = meta.get("output", {})
+        streams = []
+        for fd in ("1", "2"):
+            path = output.get(fd)
+            if not path:
+                streams.append("")
+                continue
+            streams.append(self.api.raw_get(path, project=project).decode(errors="replace"))
+            with contextlib.suppress(LxdError):
+                self.api.request("delete", path.removeprefix("/1.0"), project=project)
+        return ExecResult(
+            exit_code=int(meta.get("return", -1)), stdout=streams[0], stderr=streams[1]
+        )

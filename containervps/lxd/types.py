@@ -1,0 +1,80 @@
+"""Frozen values returned by the LXD wrapper (never pylxd objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    storage_drivers: tuple[str, ...]
+    kernel_version: str
+    instance_types: tuple[str, ...]
+    kernel_features: dict[str, str]
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    name: str
+    project: str
+    status: str  # "Running", "Stopped", ...
+    config: dict[str, str]
+    devices: dict[str, dict[str, str]]
+    profiles: tuple[str, ...]
+
+    def tag(self, key: str) -> str | None:
+        """A ``user.containervps.<key>`` tag, if set."""
+        return self.config.get(f"user.containervps.{key}")
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    status: str
+    pid: int
+    memory_usage_bytes: int
+    cpu_usage_ns: int
+    ipv4: tuple[str, ...]
+    processes: int
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    fingerprint: str
+    aliases: tuple[str, ...]
+    properties: dict[str, str]
+    size_bytes: int
+    uploaded_at: str
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    managed: bool
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoragePoolInfo:
+    name: str
+    driver: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    name: str
+    config: dict[str, str]
+    devices: dict[str, dict[str, Any]]

@@ -1,0 +1,145 @@
+"""Starting the host daemons the platform needs: lxcfs, then LXD; dockerd for benchmarks.
+
+Uses systemd units where the host runs systemd; otherwise starts the daemons in the background
+itself (this project's CI machines have no systemd).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from containervps.config import Settings
+from containervps.errors import HostSetupError, LxdUnavailable
+from containervps.lxd.client import LxdApi
+from containervps.services.system import require_tool, run
+
+log = logging.getLogger(__name__)
+
+LXCFS_DIR = Path("/var/lib/lxcfs")
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    name: str
+    started: bool  # False: it was already running
+    detail: str
+
+
+def has_systemd() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def lxcfs_active() -> bool:
+    """lxcfs is mounted (containers then see their own limits in /proc)."""
+    return (LXCFS_DIR / "proc" / "meminfo").exists()
+
+
+def lxd_answers(settings: Settings) -> bool:
+    try:
+        LxdApi(socket=settings.lxd_socket, timeout=5).request("get", "/")
+    except LxdUnavailable:
+        return False
+    return True
+
+
+def docker_answers() -> bool:
+    if not DOCKER_SOCKET.exists():
+        return False
+    return (
+        subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        ).returncode
+        == 0
+    )
+
+
+def _spawn(cmd: list[str], *, log_file: Path) -> None:
+    """Start a daemon detached from us, its output appended to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def _wait_until(check: object, *, seconds: float, what: str, log_file: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise HostSetupError(
+        f"{what} did not come up within {seconds:.0f}s", resolution=f"see {log_file}"
+    )
+
+
+def ensure_lxcfs(settings: Settings) -> DaemonStatus:
+    """Start lxcfs unless it is mounted already (it must run before LXD)."""
+    if lxcfs_active():
+        return DaemonStatus("lxcfs", False, f"mounted on {LXCFS_DIR}")
+    log_file = settings.log_dir / "lxcfs.log"
+    if has_systemd():
+        run(["systemctl", "start", "lxcfs"], what="start lxcfs")
+    else:
+        LXCFS_DIR.mkdir(parents=True, exist_ok=True)
+        _spawn([require_tool("lxcfs", package="lxcfs"), str(LXCFS_DIR)], log_file=log_file)
+    _wait_until(lxcfs_active, seconds=15, what="lxcfs", log_file=log_file)
+    return DaemonStatus("lxcfs", True, f"mounted on {LXCFS_DIR}")
+
+
+def ensure_lxd(settings: Settings) -> DaemonStatus:
+    """Start LXD unless it answers already."""
+    if lxd_answers(settings):
+        return DaemonStatus("lxd", False, "answering")
+    log_file = settings.log_dir / "lxd.log"
+    lxd = require_tool("lxd", package="lxd")
+    if has_systemd():
+        run(["systemctl", "start", "lxd"], what="start lxd")
+    else:
+        _spawn([lxd, "--group", "root", "--logfile", str(log_file)], log_file=log_file)
+    run([lxd, "waitready", "--timeout", "120"], what="wait for LXD", timeout=130)
+    return DaemonStatus("lxd", True, "started")
+
+
+def restart_lxd(settings: Settings) -> None:
+    """Restart LXD so that it rereads /etc/subuid and /etc/subgid."""
+    if has_systemd():
+        run(["systemctl", "restart", "lxd"], what="restart lxd")
+        return
+    if lxd_answers(settings):
+        run(
+            [require_tool("lxd", package="lxd"), "shutdown", "--timeout", "60"],
+            what="stop LXD",
+            timeout=90,
+        )
+        deadline = time.monotonic() + 30
+        while lxd_answers(settings) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    ensure_lxd(settings)
+
+
+def ensure_dockerd(settings: Settings) -> DaemonStatus:
+    """Start dockerd unless it answers already (needed by the density benchmark)."""
+    if docker_answers():
+        return DaemonStatus("dockerd", False, "answering")
+    log_file = settings.log_dir / "dockerd.log"
+    dockerd = require_tool("dockerd", package="docker.io")
+    if has_systemd():
+        run(["systemctl", "start", "docker"], what="start docker")
+    else:
+        _spawn([dockerd], log_file=log_file)
+    _wait_until(docker_answers, seconds=60, what="dockerd", log_file=log_file)
+    return DaemonStatus("dockerd", True, "started")

@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTAINERVPS_", env_file=None)
 
     data_dir: Path = Path("/var/lib/containervps")
+    cache_dir: Path = Path("/var/cache/containervps")  # image builds, reusable across runs
     log_dir: Path = Path("/var/log/containervps")
     database_url: str | None = None  # default: SQLite file in data_dir
     log_format: str = "text"  # "text" or "json"
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
     @property
     def image_cache_dir(self) -> Path:
         """Where image builds keep their artifacts between runs."""
-        return self.data_dir / "images"
+        return self.cache_dir / "images"
 
 
 @lru_cache

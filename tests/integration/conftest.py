@@ -1,0 +1,73 @@
+"""Integration fixtures: the real LXD on this host, set up once per run, cleaned up after.
+
+There is no skip here on purpose: if LXD is missing the tests fail (deploy/test starts it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from containervps.config import Settings
+from containervps.db import migrate
+from containervps.lxd import Lxd, connect
+from containervps.services.host_setup import HostSetup
+from containervps.services.images import ImageService
+
+TEST_PROJECT_PREFIX = "cvpstest-"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+def delete_project(lxd: Lxd, name: str) -> None:
+    """Delete a project with every instance and profile in it."""
+    if lxd.host.get_project(name) is None:
+        return
+    for inst in lxd.instances.all(project=name):
+        lxd.instances.delete(name=inst.name, project=name)
+    lxd.host.delete_project(name)
+
+
+@pytest.fixture(scope="session")
+def lxd(settings: Settings) -> Iterator[Lxd]:
+    """The real LXD; leftover test projects of crashed runs are removed first."""
+    client = connect(settings)
+    for project in client.host.list_projects():
+        if project.startswith(TEST_PROJECT_PREFIX):
+            delete_project(client, project)
+    yield client
+
+
+@pytest.fixture(scope="session")
+def ready_host(settings: Settings, lxd: Lxd) -> Lxd:
+    """Host initialised, database migrated, busybox and debian-12 images imported."""
+    HostSetup(settings, lxd).init()
+    migrate.upgrade(settings)
+    images = ImageService(settings, lxd)
+    for name in ("busybox", "debian-12"):
+        images.build(name)
+    return lxd
+
+
+@pytest.fixture
+def project_factory(ready_host: Lxd, run_id: str) -> Iterator[Callable[[str], str]]:
+    """Make throw-away LXD projects (sharing the default images and profiles)."""
+    made: list[str] = []
+
+    def make(label: str) -> str:
+        name = f"{TEST_PROJECT_PREFIX}{run_id}-{label}"[:63]
+        ready_host.host.put_project(
+            name=name,
+            config={"features.images": "false", "features.profiles": "false"},
+            description="containervps test project",
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        delete_project(ready_host, name)

@@ -162,7 +162,7 @@ class HostCheck:
                 tags={"probe": "host-check"},
                 start=True,
             )
-            address = _wait_for_ipv4(lxd, name)
+            address = lxd.instances.wait_for_ipv4(name=name, project="default", timeout=30)
             return [
                 self._iops(lxd, name, pool.driver),
                 self._disk_quota(lxd, name, pool.driver),
@@ -384,19 +384,6 @@ class HostCheck:
                 "start it with `containervps host start --docker`",
             )
         return Probe("docker", "ok", f"dockerd {out.stdout.strip()}")
-
-
-def _wait_for_ipv4(lxd: Lxd, name: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = lxd.instances.state(name=name, project="default")
-        if state.ipv4:
-            return state.ipv4[0]
-        time.sleep(0.3)
-    raise LxdError(
-        f"{name} got no IPv4 address on the bridge within {timeout:.0f}s",
-        resolution="check the bridge's DHCP (dnsmasq) in the LXD log",
-    )
 
 
 def _send(address: str, port: int, size: int, *, timeout: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -93,9 +94,13 @@ class ImageService:
                 shutil.rmtree(self.artifact_dir(recipe), ignore_errors=True)
             cached = self._ensure_artifact(recipe, progress=say)
             fingerprint = self._import(recipe, say)
+        previous = self.lxd.images.by_alias(name)
         self.lxd.images.set_alias(
             alias=name, fingerprint=fingerprint, description=recipe.description
         )
+        if previous and previous.fingerprint != fingerprint:
+            # The superseded build; instances made from it keep their own copy-on-write volume.
+            self.lxd.images.delete(previous.fingerprint)
         info = self.lxd.images.get(fingerprint)
         result = BuildResult(
             name=name,
@@ -141,9 +146,19 @@ class ImageService:
     def _ensure_artifact(self, recipe: ImageRecipe, *, progress: Progress) -> bool:
         """Build the rootfs and tarball unless cached; return True when cached."""
         final = self.artifact_dir(recipe)
-        if (final / "image.tar").exists():
-            return True
         final.parent.mkdir(parents=True, exist_ok=True)
+        # One build per image at a time, also across processes (CLI, API, tests).
+        with (final.parent / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (final / "image.tar").exists():
+                return True
+            self._build_artifact(recipe, final, progress=progress)
+            for stale in final.parent.iterdir():
+                if stale.is_dir() and stale != final and not stale.name.startswith("."):
+                    shutil.rmtree(stale, ignore_errors=True)
+        return False
+
+    def _build_artifact(self, recipe: ImageRecipe, final: Path, *, progress: Progress) -> None:
         # Build in a scratch directory and rename: an interrupted build leaves no artifact.
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
         try:
@@ -181,17 +196,13 @@ class ImageService:
             )
             (work / "build.json").write_text(
                 json.dumps(
-                    {
-                        "recipe": recipe.cache_key(),
-                        "seconds": round(time.monotonic() - started, 1),
-                    }
+                    {"recipe": recipe.cache_key(), "seconds": round(time.monotonic() - started, 1)}
                 )
             )
             shutil.rmtree(final, ignore_errors=True)
             work.rename(final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return False
 
     def _import(self, recipe: ImageRecipe, say: Progress) -> str:
         tarball = self.artifact_dir(recipe) / "image.tar"

@@ -60,7 +60,12 @@ END {
 NETWORKD_ETH0 = "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n"
 
 # Host keys are made at first boot so that no two VPSs share them.
-SSH_HOSTKEYS_DROPIN = "[Service]\nExecStartPre=/usr/bin/ssh-keygen -A\n"
+SSH_HOSTKEYS_DROPIN = """\
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+"""
 
 
 def _write(path: Path, text: str, *, mode: int = 0o644) -> None:

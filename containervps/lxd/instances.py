@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from containervps.errors import LxdError, LxdNotFound
@@ -101,6 +102,20 @@ class Instances:
             ipv4=tuple(a["address"] for a in addresses if a.get("family") == "inet"),
             processes=int(meta.get("processes") or 0),
         )
+
+    def wait_for_ipv4(self, *, name: str, project: str, timeout: float = 60.0) -> str:
+        """The first IPv4 address of eth0, waiting for DHCP up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            addresses = self.state(name=name, project=project).ipv4
+            if addresses:
+                return addresses[0]
+            if time.monotonic() >= deadline:
+                raise LxdError(
+                    f"{name} got no IPv4 address within {timeout:.0f}s",
+                    resolution="check the bridge's DHCP (dnsmasq) and the image's network set-up",
+                )
+            time.sleep(0.3)
 
     def set_state(
         self, *, name: str, project: str, action: str, force: bool = False, timeout: int = 30

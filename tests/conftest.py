@@ -18,11 +18,13 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings with a private data dir; LXD host objects and the image cache are shared."""
+def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[Settings]:
+    """Settings with a private data dir and tenant project prefix; pool, bridge, profile and
+    the image cache are shared with the host's real deployment."""
     data_dir: Path = tmp_path_factory.mktemp("data")
     mp = pytest.MonkeyPatch()
     mp.setenv("CONTAINERVPS_DATA_DIR", str(data_dir))
+    mp.setenv("CONTAINERVPS_TENANT_PROJECT_PREFIX", f"cvpstest-{run_id}-t")
     get_settings.cache_clear()
     yield get_settings()
     mp.undo()

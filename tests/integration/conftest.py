@@ -6,6 +6,7 @@ There is no skip here on purpose: if LXD is missing the tests fail (deploy/test 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,6 +17,7 @@ from containervps.services.host_setup import HostSetup
 from containervps.services.images import ImageService
 
 TEST_PROJECT_PREFIX = "cvpstest-"
+STALE_AFTER = timedelta(hours=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,14 +34,27 @@ def delete_project(lxd: Lxd, name: str) -> None:
     lxd.host.delete_project(name)
 
 
+def _is_stale(lxd: Lxd, project: str) -> bool:
+    """Left by a crashed run: no instance in it is younger than STALE_AFTER."""
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    return all(
+        datetime.fromisoformat(i.created_at.replace("Z", "+00:00")) < cutoff
+        for i in lxd.instances.all(project=project)
+    )
+
+
 @pytest.fixture(scope="session")
-def lxd(settings: Settings) -> Iterator[Lxd]:
-    """The real LXD; leftover test projects of crashed runs are removed first."""
+def lxd(settings: Settings, run_id: str) -> Iterator[Lxd]:
+    """The real LXD. Test projects of crashed runs are removed first, this run's at the end
+    (a test run on the same host at the same time keeps its fresh projects)."""
     client = connect(settings)
     for project in client.host.list_projects():
-        if project.startswith(TEST_PROJECT_PREFIX):
+        if project.startswith(TEST_PROJECT_PREFIX) and _is_stale(client, project):
             delete_project(client, project)
     yield client
+    for project in client.host.list_projects():
+        if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):
+            delete_project(client, project)
 
 
 @pytest.fixture(scope="session")

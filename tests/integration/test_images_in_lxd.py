@@ -21,20 +21,40 @@ WRITES = 40  # at 20 iops: >= 2 s when enforced
 def _launch(lxd: Lxd, settings: Settings, project: str, image: str) -> str:
     name = f"img-{image.replace('.', '')}"
     lxd.instances.create(
-        name=name, project=project, image=image, profiles=[settings.profile],
+        name=name,
+        project=project,
+        image=image,
+        profiles=[settings.profile],
         config={"limits.cpu": "1", "limits.memory": f"{MEMORY_MIB}MiB"},
-        devices={"root": {"type": "disk", "path": "/", "pool": settings.storage_pool,
-                          "size": f"{DISK_MIB[image]}MiB",
-                          "limits.write": f"{WRITE_IOPS}iops"}},
-        tags={"test": "images"}, start=True,
+        devices={
+            "root": {
+                "type": "disk",
+                "path": "/",
+                "pool": settings.storage_pool,
+                "size": f"{DISK_MIB[image]}MiB",
+                "limits.write": f"{WRITE_IOPS}iops",
+            }
+        },
+        tags={"test": "images"},
+        start=True,
     )
     return name
 
 
 def _timed_direct_writes(lxd: Lxd, name: str, project: str) -> float:
     started = time.monotonic()
-    res = lxd.instances.exec(name=name, project=project, command=[
-        "dd", "if=/dev/zero", "of=/root/iops.test", "bs=4k", f"count={WRITES}", "oflag=direct"])
+    res = lxd.instances.exec(
+        name=name,
+        project=project,
+        command=[
+            "dd",
+            "if=/dev/zero",
+            "of=/root/iops.test",
+            "bs=4k",
+            f"count={WRITES}",
+            "oflag=direct",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     return time.monotonic() - started
 
@@ -71,9 +91,19 @@ def test_image_runs_with_enforced_limits(
     # The IOPS limit slows direct writes; raising it live makes them fast again.
     throttled = _timed_direct_writes(lxd, name, project)
     assert throttled >= WRITES / WRITE_IOPS * 0.75
-    lxd.instances.update(name=name, project=project, devices={"root": {
-        "type": "disk", "path": "/", "pool": settings.storage_pool,
-        "size": f"{DISK_MIB[image]}MiB", "limits.write": f"{WRITE_IOPS * 100}iops"}})
+    lxd.instances.update(
+        name=name,
+        project=project,
+        devices={
+            "root": {
+                "type": "disk",
+                "path": "/",
+                "pool": settings.storage_pool,
+                "size": f"{DISK_MIB[image]}MiB",
+                "limits.write": f"{WRITE_IOPS * 100}iops",
+            }
+        },
+    )
     unthrottled = _timed_direct_writes(lxd, name, project)
     assert unthrottled < throttled / 2, (throttled, unthrottled)
 

@@ -46,14 +46,48 @@ class Settings(BaseSettings):
         }
     )
 
+    # Density benchmark (`containervps bench density`)
+    bench_reports_dir: Path | None = None  # default: <data_dir>/reports
+    bench_guest_memory_mib: int = 256  # memory limit of every instance, all kinds
+    bench_guest_vcpus: int = 1
+    bench_concurrency: int = 4  # instances started at once within a batch
+    bench_kvm_probe_timeout: float = 20.0  # nested KVM can hang: give up after this
+    bench_boot_timeout: float = 180.0  # one VM boot (TCG is slow) or one container start
+    bench_settle_seconds: float = 30.0  # upper bound on waiting for memory to settle
+
     # API server
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_max_body_bytes: int = 64 * 1024  # larger request bodies get 413
+    api_max_wait_seconds: float = 60.0  # upper bound of an action long poll
+
+    # Control plane: tenants, capacity, actions, reconciler
+    tenant_project_prefix: str = "cvps-t-"  # LXD project of tenant 7: "cvps-t-7"
+    cpu_overcommit: float = 4.0  # vCPUs sold per host CPU
+    memory_overcommit: float = 1.0  # plan memory sold per byte of MemTotal
+    disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the storage pool
+    nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip
+    shutdown_timeout: int = 30  # seconds a graceful shutdown may take before a hard stop
+    action_workers: int = 8  # threads running LXD work in the API process
+    reconcile_interval: float = 60.0  # seconds between reconciler passes in `serve` (0: off)
+    orphan_grace_seconds: float = 3600.0  # tagged orphans are deleted after this long
+    # Instance creates are serialised host-wide (LXD 5.0.2 races on isolated idmaps).
+    lxd_create_lock: Path = Path("/run/containervps/lxd-create.lock")
+    default_max_servers: int = 5
+    default_max_vcpus: int = 8
+    default_max_memory_mib: int = 8192
+    default_max_disk_gib: int = 100
+    default_max_processes: int = 5000
 
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL of the platform database."""
         return self.database_url or f"sqlite:///{self.data_dir / 'containervps.db'}"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where benchmark reports are written (one directory per run)."""
+        return self.bench_reports_dir or self.data_dir / "reports"
 
     @property
     def image_cache_dir(self) -> Path:

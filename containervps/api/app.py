@@ -2,33 +2,165 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from containervps import __version__
 from containervps.api import health
-from containervps.api.errors import install_error_handlers
-from containervps.config import get_settings
+from containervps.api.errors import error_response, install_error_handlers
+from containervps.api.routes import actions, admin, catalogue, servers
+from containervps.config import Settings, get_settings
+from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
+from containervps.lxd import connect
+from containervps.services import audit
+from containervps.services.reconcile import Reconciler
+from containervps.services.worker import ActionWorker
+
+log = logging.getLogger(__name__)
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+THREAD_TOKENS = 200
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes``, also when no Content-Length is sent.
+
+    The body is read here (API bodies are small) and replayed to the app; an oversized one is
+    answered 413 before any route runs, so nothing is half-done.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # client went away: let the app see it
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                body = {
+                    "error": {
+                        "code": "invalid_input",
+                        "message": f"request body over {self.max_bytes} bytes",
+                        "details": {"max_bytes": self.max_bytes},
+                    }
+                }
+                await JSONResponse(body, status_code=413)(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Event) -> None:
+    """A pass at start-up (resuming interrupted actions), then every reconcile_interval."""
+    while True:
+        try:
+            Reconciler(
+                settings, connect(settings), busy=worker.in_flight, submit=worker.submit
+            ).run()
+        except ContainerVpsError as exc:
+            log.warning("reconcile pass failed", extra={"error": exc.one_line()})
+        except Exception:
+            log.exception("reconcile pass crashed")
+        interval = settings.reconcile_interval
+        if interval <= 0 or stop.wait(interval):
+            return
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    # Long polls wait in worker threads: allow more than anyio's default 40 at once.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_TOKENS
+    worker = ActionWorker(settings, workers=settings.action_workers)
+    stop = threading.Event()
+    app.state.worker = worker
+    loop = threading.Thread(
+        target=_reconcile_loop, args=(settings, worker, stop), name="cvps-reconcile", daemon=True
+    )
+    loop.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.shutdown(wait=True)
 
 
 def create_app() -> FastAPI:
-    """Build the app: routes, error mapping and request ids."""
+    """Build the app: routes, error mapping, request ids, body limit, audit log."""
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    app = FastAPI(title="containervps", version=__version__, docs_url="/docs")
+    app = FastAPI(title="containervps", version=__version__, docs_url="/docs", lifespan=_lifespan)
+    # Added first, so innermost: its 413 still gets a request id and an audit row.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
 
     @app.middleware("http")
     async def _request_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        response = await call_next(request)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > settings.api_max_body_bytes:
+            response: Response = error_response(
+                request,
+                status=413,
+                code="invalid_input",
+                message=f"request body over {settings.api_max_body_bytes} bytes",
+            )
+        else:
+            response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
+        if request.method in MUTATING and request.url.path.startswith("/v1/"):
+            await run_in_threadpool(_audit, settings, request, response)
         return response
 
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(catalogue.router)
+    app.include_router(servers.router)
+    app.include_router(actions.router)
+    app.include_router(admin.router)
     return app
+
+
+def _audit(settings: Settings, request: Request, response: Response) -> None:
+    route = request.scope.get("route")
+    code = getattr(request.state, "error_code", None)
+    audit.record(
+        settings,
+        actor=getattr(request.state, "actor", "anonymous"),
+        tenant_id=getattr(request.state, "tenant_id", None),
+        action=f"{request.method} {getattr(route, 'path', request.url.path)}",
+        target=getattr(request.state, "audit_target", request.url.path),
+        outcome="success" if response.status_code < 400 else f"error:{code or 'unknown'}",
+        status_code=response.status_code,
+        request_id=request.state.request_id,
+    )

@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from containervps import errors
@@ -22,7 +23,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ContainerVpsError], int]] = [
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
-    (errors.Locked, 423),
+    (errors.Locked, 409),  # the issue's contract: overlapping actions answer 409 `locked`
     (errors.Conflict, 409),
     (errors.ResourceLimitExceeded, 403),
     (errors.ResourceUnavailable, 409),
@@ -60,6 +61,7 @@ def error_response(
 ) -> JSONResponse:
     """The documented error body with an X-Request-Id header."""
     rid = request_id(request)
+    request.state.error_code = code  # read by the audit log
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "details": details or {}}},
@@ -100,6 +102,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status=exc.status_code,
             code=HTTP_CODES.get(exc.status_code, "error"),
             message=str(exc.detail),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        # A foreign exception mapped here, at the seam: SQLite busy/locked past the timeout.
+        log.warning("database unavailable", extra={"error": str(exc.orig)})
+        return error_response(
+            request,
+            status=503,
+            code="service_unavailable",
+            message="the database is busy or unavailable; retry",
         )
 
     @app.exception_handler(Exception)

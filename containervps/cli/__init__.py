@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from containervps.cli import db, host, image, serve
+from containervps.cli import bench, db, host, image, plan, reconcile, serve, server, tenant, token
 from containervps.cli.common import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -17,7 +17,13 @@ app = typer.Typer(
 app.add_typer(host.app, name="host")
 app.add_typer(image.app, name="image")
 app.add_typer(db.app, name="db")
+app.add_typer(bench.app, name="bench")
 app.command("serve")(serve.serve)
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(token.app, name="token")
+app.add_typer(plan.app, name="plan")
+app.add_typer(server.app, name="server")
+app.command("reconcile")(reconcile.reconcile)
 
 
 def main() -> None:

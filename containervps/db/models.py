@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -19,3 +21,180 @@ class Image(SQLModel, table=True):
     size_bytes: int
     build_seconds: float
     built_at: datetime
+
+
+def utcnow() -> datetime:
+    """Aware UTC now (SQLModel stores UTC and gives it back aware)."""
+    return datetime.now(UTC)
+
+
+class Tenant(SQLModel, table=True):
+    """A customer; owns one restricted LXD project."""
+
+    __table_args__ = (
+        Index("ix_tenant_name_live", "name", unique=True, sqlite_where=text("deleted_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=63)
+    lxd_project: str = Field(unique=True)
+    status: str = "active"  # active | deleted
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class Quota(SQLModel, table=True):
+    """What one tenant may hold at once (mirrored into its LXD project's limits.*)."""
+
+    tenant_id: int = Field(primary_key=True, foreign_key="tenant.id")
+    max_servers: int
+    max_vcpus: int
+    max_memory_mib: int
+    max_disk_gib: int
+    max_processes: int
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token; only its SHA-256 is stored. Admin tokens have no tenant."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int | None = Field(default=None, foreign_key="tenant.id", index=True)
+    name: str
+    prefix: str  # the first characters, to recognise a token in listings
+    token_hash: str = Field(unique=True)
+    is_admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Plan(SQLModel, table=True):
+    """A server size: every limit a VPS gets."""
+
+    name: str = Field(primary_key=True, max_length=63)
+    description: str = ""
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    disk_read_iops: int
+    disk_write_iops: int
+    net_ingress_mbit: int
+    net_egress_mbit: int
+    max_processes: int
+    transfer_gib: int  # monthly allowance (accounted, not throttled)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Server(SQLModel, table=True):
+    """A VPS: one LXD container in its tenant's project. Rows are soft-deleted."""
+
+    __table_args__ = (
+        Index(
+            "ix_server_tenant_name_live",
+            "tenant_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=63)
+    plan: str = Field(foreign_key="plan.name")
+    image: str
+    status: str = Field(index=True)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    lxd_project: str
+    lxd_name: str
+    # The reservation this server holds against quota and host capacity.
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    processes: int
+    limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ipv4: str | None = None
+    status_detail: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = Field(default=None, index=True)
+
+
+class Action(SQLModel, table=True):
+    """Long work (create, delete, power) and its outcome."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    server_id: int | None = Field(default=None, foreign_key="server.id", index=True)
+    command: str
+    status: str = Field(default="running", index=True)  # running | success | error
+    progress: int = 0
+    started: datetime = Field(default_factory=utcnow)
+    finished: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    runner: str | None = None  # "<pid>:<start time>" of the process running it
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first response to an Idempotency-Key, returned again for a repeated key."""
+
+    __tablename__ = "idempotency_key"
+
+    __table_args__ = (UniqueConstraint("tenant_id", "key", name="uq_idempotency_tenant_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id")
+    key: str = Field(max_length=255)
+    request_hash: str
+    status_code: int
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """One row per mutating call: who, what, target, outcome, request id."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str
+    tenant_id: int | None = Field(default=None, index=True)
+    action: str
+    target: str | None = None
+    outcome: str
+    status_code: int | None = None
+    request_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Orphan(SQLModel, table=True):
+    """A tagged LXD instance with no live server row, first seen at ``first_seen``."""
+
+    __table_args__ = (UniqueConstraint("lxd_project", "lxd_name", name="uq_orphan_instance"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lxd_project: str
+    lxd_name: str
+    server_id: str | None = None  # the tag's value
+    first_seen: datetime = Field(default_factory=utcnow)
+
+
+class BenchRun(SQLModel, table=True):
+    """One density benchmark run: its parameters, outcome, headline figures and report dir."""
+
+    __tablename__ = "bench_run"
+
+    id: str = Field(primary_key=True, max_length=63)  # the run id
+    kind: str = "density"
+    status: str = Field(default="running", index=True)  # running | success | failed | interrupted
+    workload: str
+    kinds: str  # comma-separated: lxd,docker,vm
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    report_dir: str
+    error: str | None = None
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), index=True)
+    finished_at: datetime | None = None

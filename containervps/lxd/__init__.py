@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from containervps.config import Settings
 from containervps.lxd.client import LxdApi
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
+from containervps.lxd.operations import Operations
 from containervps.lxd.types import (
     ExecResult,
     ImageInfo,
@@ -36,11 +39,12 @@ __all__ = [
 class Lxd:
     """Facade: ``lxd.host``, ``lxd.instances``, ``lxd.images``."""
 
-    def __init__(self, api: LxdApi) -> None:
+    def __init__(self, api: LxdApi, *, create_lock: Path) -> None:
         self.api = api
         self.host = HostObjects(api)
-        self.instances = Instances(api)
+        self.instances = Instances(api, create_lock=create_lock)
         self.images = Images(api)
+        self.operations = Operations(api)
 
 
 def connect(settings: Settings) -> Lxd:
@@ -50,5 +54,6 @@ def connect(settings: Settings) -> Lxd:
             socket=settings.lxd_socket,
             timeout=settings.lxd_timeout,
             op_timeout=settings.lxd_operation_timeout,
-        )
+        ),
+        create_lock=settings.lxd_create_lock,
     )

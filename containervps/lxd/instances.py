@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 from containervps.errors import LxdError, LxdNotFound
 from containervps.lxd.client import LxdApi
+from containervps.lxd.locks import instance_create_lock
 from containervps.lxd.types import ExecResult, InstanceInfo, InstanceState
 
 TAG_PREFIX = "user.containervps."
@@ -28,8 +30,9 @@ def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
 class Instances:
     """LXD instances in a given project."""
 
-    def __init__(self, api: LxdApi) -> None:
+    def __init__(self, api: LxdApi, *, create_lock: Path) -> None:
         self.api = api
+        self.create_lock = create_lock
 
     def create(
         self,
@@ -46,22 +49,23 @@ class Instances:
         """Create a container from a local image alias or fingerprint (optionally start it)."""
         full_config = dict(config or {})
         full_config.update({TAG_PREFIX + k: v for k, v in (tags or {}).items()})
-        self.api.request(
-            "post",
-            "/instances",
-            project=project,
-            json={
-                "name": name,
-                "type": "container",
-                "source": {"type": "image", "alias": image}
-                if len(image) != 64
-                else {"type": "image", "fingerprint": image},
-                "profiles": profiles,
-                "config": full_config,
-                "devices": devices or {},
-            },
-            what=f"create instance {name}",
-        )
+        with instance_create_lock(self.create_lock):  # see locks.py: idmap allocation race
+            self.api.request(
+                "post",
+                "/instances",
+                project=project,
+                json={
+                    "name": name,
+                    "type": "container",
+                    "source": {"type": "image", "alias": image}
+                    if len(image) != 64
+                    else {"type": "image", "fingerprint": image},
+                    "profiles": profiles,
+                    "config": full_config,
+                    "devices": devices or {},
+                },
+                what=f"create instance {name}",
+            )
         if start:
             self.set_state(name=name, project=project, action="start")
         return self.get(name=name, project=project)

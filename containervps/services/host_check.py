@@ -153,8 +153,7 @@ class HostCheck:
                     },
                     "eth0": {
                         "type": "nic",
-                        "nictype": "bridged",
-                        "parent": s.bridge,
+                        "network": s.bridge,
                         "name": "eth0",
                         "limits.ingress": f"{PROBE_INGRESS_MBIT}Mbit",
                     },
@@ -307,8 +306,7 @@ class HostCheck:
                 devices={
                     "eth0": {
                         "type": "nic",
-                        "nictype": "bridged",
-                        "parent": s.bridge,
+                        "network": s.bridge,
                         "name": "eth0",
                         "limits.egress": f"{PROBE_INGRESS_MBIT}Mbit",
                     }

@@ -241,14 +241,19 @@ class HostSetup:
 
     def ensure_profile(self) -> InitStep:
         s = self.settings
-        existed = self.lxd.host.get_profile(s.profile) is not None
+        config = {"security.idmap.isolated": "true"}
+        devices = {
+            "root": {"type": "disk", "path": "/", "pool": s.storage_pool},
+            "eth0": {"type": "nic", "network": s.bridge, "name": "eth0"},
+        }
+        existing = self.lxd.host.get_profile(s.profile)
+        if existing and existing.config == config and existing.devices == devices:
+            # Rewriting an unchanged profile would touch every running instance using it.
+            return InitStep("profile", "exists", s.profile)
         self.lxd.host.put_profile(
             name=s.profile,
             description="containervps VPS base: root disk, NIC on the VPS bridge, isolated idmap",
-            config={"security.idmap.isolated": "true"},
-            devices={
-                "root": {"type": "disk", "path": "/", "pool": s.storage_pool},
-                "eth0": {"type": "nic", "nictype": "bridged", "parent": s.bridge, "name": "eth0"},
-            },
+            config=config,
+            devices=devices,
         )
-        return InitStep("profile", "updated" if existed else "created", s.profile)
+        return InitStep("profile", "updated" if existing else "created", s.profile)

@@ -24,6 +24,7 @@ def test_host_init_twice_is_idempotent(settings: Settings, lxd: Lxd) -> None:
     assert second["storage pool"].outcome == "exists"
     assert second["bridge"].outcome == "exists"
     assert second["subuid/subgid"].outcome == "exists"
+    assert second["profile"].outcome == "exists"
     pool = lxd.host.get_pool(settings.storage_pool)
     assert pool is not None and pool.driver == "btrfs"
     bridge = lxd.host.get_network(settings.bridge)
@@ -31,7 +32,7 @@ def test_host_init_twice_is_idempotent(settings: Settings, lxd: Lxd) -> None:
     profile = lxd.host.get_profile(settings.profile)
     assert profile is not None
     assert profile.devices["root"]["pool"] == settings.storage_pool
-    assert profile.devices["eth0"]["parent"] == settings.bridge
+    assert profile.devices["eth0"]["network"] == settings.bridge
 
 
 def test_cli_host_init_json(settings: Settings, lxd: Lxd) -> None:

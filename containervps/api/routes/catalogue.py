@@ -1,0 +1,46 @@
+"""Read-only catalogue for tenants: plans, images, the caller's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from containervps.api.deps import IdentityDep, LxdDep, SettingsDep, TenantDep
+from containervps.api.schemas import render_limits, render_plan
+from containervps.services import plans, tenants
+from containervps.services.images import ImageService
+
+router = APIRouter(prefix="/v1", tags=["catalogue"])
+
+
+@router.get("/plans")
+def list_plans(_: IdentityDep, settings: SettingsDep) -> dict[str, Any]:
+    """Every plan with all its limits."""
+    return {"plans": [render_plan(p) for p in plans.list_plans(settings)]}
+
+
+@router.get("/images")
+def list_images(_: IdentityDep, settings: SettingsDep, lxd: LxdDep) -> dict[str, Any]:
+    """Images ready to boot on this host."""
+    listing = ImageService(settings, lxd).list()
+    return {
+        "images": [
+            {
+                "name": i.name,
+                "os": i.os,
+                "release": i.release,
+                "description": i.description,
+                "size_bytes": i.size_bytes,
+            }
+            for i in listing
+            if i.in_lxd
+        ]
+    }
+
+
+@router.get("/limits")
+def limits(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+    """The caller's quota and what it uses now."""
+    assert ident.tenant_id is not None
+    return {"limits": render_limits(tenants.get_tenant(settings, ident.tenant_id))}

@@ -1,0 +1,147 @@
+"""Tenant server routes: create, list, show, delete, power actions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
+from containervps.api.schemas import ServerCreate, pagination, render_action, render_server
+from containervps.services import actions, servers
+
+router = APIRouter(prefix="/v1/servers", tags=["servers"])
+
+PowerCommand = Literal["poweron", "shutdown", "poweroff", "reboot"]
+
+
+def _rid(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+@router.post("", status_code=202)
+def create_server(
+    body: ServerCreate,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """Admit and start creating a server; poll the returned action."""
+    assert ident.tenant_id is not None
+    accepted = servers.create_server(
+        settings,
+        lxd,
+        tenant_id=ident.tenant_id,
+        name=body.name,
+        plan=body.plan,
+        image=body.image,
+        labels=body.labels,
+        request_id=_rid(request),
+        idempotency_key=idempotency_key,
+    )
+    if not accepted.replayed:
+        worker.submit(accepted.action.id or 0)
+    request.state.audit_target = f"server:{accepted.server.id}"
+    return {"server": render_server(accepted.server), "action": render_action(accepted.action)}
+
+
+@router.get("")
+def list_servers(
+    ident: TenantDep,
+    settings: SettingsDep,
+    status: str | None = None,
+    label_selector: str | None = None,
+    name: str | None = None,
+    page: int = Query(1, ge=1),
+    per_page: int = Query(25, ge=1, le=100),
+) -> dict[str, Any]:
+    """One page of the caller's servers."""
+    rows, total = servers.list_servers(
+        settings,
+        tenant_id=ident.tenant_id,
+        status=status,
+        label_selector=label_selector,
+        name=name,
+        page=page,
+        per_page=per_page,
+    )
+    return {
+        "servers": [render_server(s) for s in rows],
+        "meta": {"pagination": pagination(page=page, per_page=per_page, total=total)},
+    }
+
+
+@router.get("/{server_id}")
+def get_server(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+    """One server; another tenant's id answers 404."""
+    return {
+        "server": render_server(
+            servers.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
+        )
+    }
+
+
+@router.delete("/{server_id}", status_code=202)
+def delete_server(
+    server_id: int,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """Start deleting a server (frees its quota when done)."""
+    return _act(
+        request, ident.tenant_id, settings, worker, server_id, "delete_server", idempotency_key
+    )
+
+
+@router.post("/{server_id}/actions/{command}", status_code=202)
+def power_action(
+    server_id: int,
+    command: PowerCommand,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """poweron | shutdown (graceful, then hard after a timeout) | poweroff (hard) | reboot."""
+    return _act(request, ident.tenant_id, settings, worker, server_id, command, idempotency_key)
+
+
+@router.get("/{server_id}/actions")
+def server_actions(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+    """The server's actions, newest first."""
+    servers.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
+    rows = actions.list_actions(settings, tenant_id=ident.tenant_id, server_id=server_id)
+    return {"actions": [render_action(a) for a in rows]}
+
+
+def _act(
+    request: Request,
+    tenant_id: int | None,
+    settings: Any,
+    worker: Any,
+    server_id: int,
+    command: str,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    # The LXD dependency already proved LXD answers: a 503 leaves no action behind.
+    accepted = servers.request_action(
+        settings,
+        tenant_id=tenant_id,
+        server_id=server_id,
+        command=command,
+        request_id=_rid(request),
+        idempotency_key=idempotency_key,
+    )
+    if not accepted.replayed:
+        worker.submit(accepted.action.id or 0)
+    request.state.audit_target = f"server:{server_id}"
+    return {"action": render_action(accepted.action)}

@@ -1,0 +1,1 @@
+"""Benchmarks: the density benchmark (LXD vs VMs vs Docker) and its reports."""

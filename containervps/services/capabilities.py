@@ -1,0 +1,102 @@
+"""What this host enforces for server limits that some kernels cannot (NIC egress).
+
+The probe starts a scratch busybox container once and caches the answer per kernel in the
+data dir; ``nic_egress_limit`` = enforce | skip overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+
+from containervps.config import Settings
+from containervps.errors import ContainerVpsError, LxdError, LxdUnavailable
+from containervps.lxd import Lxd
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EgressSupport", "egress_support"]
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class EgressSupport:
+    enforced: bool
+    reason: str
+
+
+def _cache_path(settings: Settings) -> str:
+    return str(settings.data_dir / "capabilities.json")
+
+
+def _kernel() -> str:
+    return os.uname().release
+
+
+def egress_support(settings: Settings, lxd: Lxd) -> EgressSupport:
+    """Whether NIC limits.egress can be applied (probed once per kernel, then cached)."""
+    mode = settings.nic_egress_limit
+    if mode == "enforce":
+        return EgressSupport(True, "")
+    if mode == "skip":
+        return EgressSupport(False, "disabled by nic_egress_limit=skip")
+    with _lock:
+        try:
+            with open(_cache_path(settings)) as fh:
+                cached = json.load(fh)
+            if cached.get("kernel") == _kernel():
+                return EgressSupport(bool(cached["egress"]), str(cached.get("reason", "")))
+        except (OSError, ValueError, KeyError):
+            pass
+        support, conclusive = _probe(settings, lxd)
+        if not conclusive:
+            return support
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(_cache_path(settings), "w") as fh:
+            json.dump(
+                {"kernel": _kernel(), "egress": support.enforced, "reason": support.reason}, fh
+            )
+        return support
+
+
+def _probe(settings: Settings, lxd: Lxd) -> tuple[EgressSupport, bool]:
+    """(support, conclusive): an inconclusive probe is not cached."""
+    name = f"cvps-probe-{secrets.token_hex(3)}"
+    nic = {"type": "nic", "nictype": "bridged", "parent": settings.bridge, "name": "eth0"}
+    try:
+        try:
+            lxd.instances.create(
+                name=name,
+                project="default",
+                image="busybox",
+                profiles=[settings.profile],
+                devices={"eth0": nic},
+                tags={"probe": "egress"},
+            )
+            lxd.instances.set_state(name=name, project="default", action="start")
+        except LxdUnavailable:
+            raise
+        except ContainerVpsError as exc:
+            # Cannot tell; do not promise a limit we have not seen work.
+            return EgressSupport(False, f"egress limit not verified: {exc.brief}"), False
+        try:
+            lxd.instances.update(
+                name=name, project="default", devices={"eth0": {**nic, "limits.egress": "8Mbit"}}
+            )
+        except LxdError as exc:
+            reason = str(exc.details.get("lxd", exc.brief)).splitlines()[0]
+            # LXD wraps the kernel's answer: keep the part after the last "Error: ".
+            reason = reason.rsplit("Error: ", 1)[-1].rstrip(".")
+            log.warning("NIC egress limit not enforceable", extra={"reason": reason})
+            return EgressSupport(False, f"this host cannot limit egress (LXD: {reason})"), True
+    finally:
+        try:
+            lxd.instances.delete(name=name, project="default")
+        except ContainerVpsError:
+            log.exception("could not delete egress probe container", extra={"name": name})
+    return EgressSupport(True, ""), True

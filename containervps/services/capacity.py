@@ -1,0 +1,134 @@
+"""Quota and host-capacity admission: what is used, what is allowed, and the checks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from containervps.config import Settings
+from containervps.db.models import Quota, Server
+from containervps.errors import ResourceLimitExceeded, ResourceUnavailable
+from containervps.lxd import Lxd
+
+__all__ = ["HostCapacity", "Usage", "admit", "host_capacity", "usage"]
+
+CAPACITY_TTL = 300.0  # seconds a measured host capacity is reused
+
+
+@dataclass(frozen=True)
+class Usage:
+    servers: int
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    processes: int
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """What the host may sell: real resources times the overcommit ratios."""
+
+    servers: int
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+
+
+@dataclass(frozen=True)
+class Request:
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    processes: int
+
+
+def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
+    """Resources held by live servers (all tenants when ``tenant_id`` is None)."""
+    query = sa_select(
+        func.count(col(Server.id)),
+        func.coalesce(func.sum(Server.vcpus), 0),
+        func.coalesce(func.sum(Server.memory_mib), 0),
+        func.coalesce(func.sum(Server.disk_gib), 0),
+        func.coalesce(func.sum(Server.processes), 0),
+    ).where(col(Server.deleted_at).is_(None))
+    if tenant_id is not None:
+        query = query.where(col(Server.tenant_id) == tenant_id)
+    row = session.execute(query).one()
+    return Usage(*(int(v) for v in row))
+
+
+def _mem_total_mib() -> int:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise OSError("MemTotal missing from /proc/meminfo")
+
+
+_cache: dict[str, tuple[float, HostCapacity]] = {}
+_cache_lock = threading.Lock()
+
+
+def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
+    """Host CPUs, MemTotal and pool size times the overcommit ratios (cached a few minutes)."""
+    key = f"{settings.storage_pool}:{settings.cpu_overcommit}:{settings.memory_overcommit}:"
+    key += f"{settings.disk_overcommit}:{settings.max_containers}"
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and time.monotonic() - hit[0] < CAPACITY_TTL:
+            return hit[1]
+    space = lxd.host.pool_resources(settings.storage_pool).get("space", {})
+    pool_gib = int(space.get("total", 0)) // 2**30
+    capacity = HostCapacity(
+        servers=settings.max_containers,
+        vcpus=int((os.cpu_count() or 1) * settings.cpu_overcommit),
+        memory_mib=int(_mem_total_mib() * settings.memory_overcommit),
+        disk_gib=int(pool_gib * settings.disk_overcommit),
+    )
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), capacity)
+    return capacity
+
+
+def admit(
+    session: Session, *, tenant_id: int, quota: Quota, capacity: HostCapacity, want: Request
+) -> None:
+    """Refuse a new server that would pass the tenant quota or the host capacity.
+
+    Call inside a BEGIN IMMEDIATE transaction so that concurrent admissions serialise.
+    """
+    mine = usage(session, tenant_id=tenant_id)
+    quota_checks = [
+        ("servers", mine.servers + 1, quota.max_servers, mine.servers),
+        ("vcpus", mine.vcpus + want.vcpus, quota.max_vcpus, mine.vcpus),
+        ("memory_mib", mine.memory_mib + want.memory_mib, quota.max_memory_mib, mine.memory_mib),
+        ("disk_gib", mine.disk_gib + want.disk_gib, quota.max_disk_gib, mine.disk_gib),
+        ("processes", mine.processes + want.processes, quota.max_processes, mine.processes),
+    ]
+    for name, after, limit, used in quota_checks:
+        if after > limit:
+            raise ResourceLimitExceeded(
+                f"quota exceeded: {name} would be {after}, the limit is {limit}",
+                details={"limit": name, "max": limit, "used": used, "requested": after - used},
+                resolution="delete a server, pick a smaller plan or ask for a higher quota",
+            )
+    host = usage(session)
+    host_checks = [
+        ("servers", host.servers + 1, capacity.servers, host.servers),
+        ("vcpus", host.vcpus + want.vcpus, capacity.vcpus, host.vcpus),
+        ("memory_mib", host.memory_mib + want.memory_mib, capacity.memory_mib, host.memory_mib),
+        ("disk_gib", host.disk_gib + want.disk_gib, capacity.disk_gib, host.disk_gib),
+    ]
+    for name, after, limit, used in host_checks:
+        if after > limit:
+            raise ResourceUnavailable(
+                f"host capacity exhausted: {name} free {limit - used}, requested {after - used}",
+                details={"resource": name, "free": limit - used, "requested": after - used},
+                resolution="try a smaller plan or later; the operator can add capacity",
+            )

@@ -1,0 +1,319 @@
+"""Server use cases: validate, admit (quota + capacity), write the intent; list and show."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import Action, IdempotencyKey, Image, Quota, Server, Tenant
+from containervps.errors import Conflict, InvalidInput, Locked, NotFound
+from containervps.lxd import Lxd
+from containervps.services import capacity
+from containervps.services.actions import POWER_COMMANDS, this_runner
+from containervps.services.capabilities import egress_support
+from containervps.services.plans import get_plan, plan_limits
+
+__all__ = [
+    "Accepted",
+    "create_server",
+    "get_server",
+    "list_servers",
+    "request_action",
+    "validate_labels",
+    "validate_name",
+]
+
+HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
+MAX_LABELS = 32
+LIVE = col(Server.deleted_at).is_(None)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A request written as intent: the server and its running action."""
+
+    server: Server
+    action: Action
+    replayed: bool = False  # True when an Idempotency-Key repeated an earlier request
+
+
+def validate_name(name: str) -> None:
+    """Hostname rules: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'."""
+    if not HOSTNAME.match(name):
+        raise InvalidInput(
+            f"invalid server name {name!r}: 1-63 characters of a-z, 0-9 and '-', "
+            "not starting or ending with '-'",
+            details={"field": "name", "value": name[:100]},
+        )
+
+
+def validate_labels(labels: dict[str, str]) -> None:
+    """Label keys like hostnames (plus . _ /), values up to 63 of [A-Za-z0-9._-]."""
+    if len(labels) > MAX_LABELS:
+        raise InvalidInput(f"at most {MAX_LABELS} labels", details={"field": "labels"})
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY.match(key):
+            raise InvalidInput(f"invalid label key {key!r}", details={"field": "labels"})
+        if not isinstance(value, str) or not LABEL_VALUE.match(value):
+            raise InvalidInput(f"invalid label value {value!r}", details={"field": "labels"})
+
+
+def _request_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(
+    session: Session, *, tenant_id: int, key: str | None, request_hash: str
+) -> Accepted | None:
+    if not key:
+        return None
+    row = session.exec(
+        select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request",
+            details={"idempotency_key": key},
+            resolution="use a new key for a new request",
+        )
+    server = session.get(Server, row.response["server_id"])
+    action = session.get(Action, row.response["action_id"])
+    assert server is not None and action is not None
+    return Accepted(server, action, replayed=True)
+
+
+def _remember(
+    session: Session, *, tenant_id: int, key: str | None, request_hash: str, accepted: Accepted
+) -> None:
+    if key:
+        session.add(
+            IdempotencyKey(
+                tenant_id=tenant_id,
+                key=key,
+                request_hash=request_hash,
+                status_code=202,
+                response={"server_id": accepted.server.id, "action_id": accepted.action.id},
+            )
+        )
+
+
+def create_server(
+    settings: Settings,
+    lxd: Lxd,
+    *,
+    tenant_id: int,
+    name: str,
+    plan: str,
+    image: str,
+    labels: dict[str, str] | None = None,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Accepted:
+    """Admit a new server and write it with its create action; the LXD work runs later."""
+    labels = dict(labels or {})
+    validate_name(name)
+    validate_labels(labels)
+    rhash = _request_hash({"c": "create", "n": name, "p": plan, "i": image, "l": labels})
+    with session_scope(settings) as session:
+        replay = _replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
+        if replay:
+            return replay
+    # LXD facts first, outside the write lock (cached). Callers pass a connected client, so
+    # LXD answered moments ago: when it is down, the 503 comes before anything is written.
+    host = capacity.host_capacity(settings, lxd)
+    egress = egress_support(settings, lxd)
+    with session_scope(settings, immediate=True) as session:
+        replay = _replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
+        if replay:
+            return replay
+        tenant = session.get(Tenant, tenant_id)
+        quota = session.get(Quota, tenant_id)
+        if tenant is None or quota is None or tenant.deleted_at is not None:
+            raise NotFound(f"tenant {tenant_id} not found")
+        the_plan = get_plan(session, plan)
+        if session.get(Image, image) is None:
+            raise InvalidInput(
+                f"unknown image {image!r}", details={"field": "image", "value": image}
+            )
+        if session.exec(
+            select(Server.id).where(Server.tenant_id == tenant_id, Server.name == name, LIVE)
+        ).first():
+            raise Conflict(f"a server named {name!r} already exists", details={"field": "name"})
+        capacity.admit(
+            session,
+            tenant_id=tenant_id,
+            quota=quota,
+            capacity=host,
+            want=capacity.Request(
+                vcpus=the_plan.vcpus,
+                memory_mib=the_plan.memory_mib,
+                disk_gib=the_plan.disk_gib,
+                processes=the_plan.max_processes,
+            ),
+        )
+        server = Server(
+            tenant_id=tenant_id,
+            name=name,
+            plan=the_plan.name,
+            image=image,
+            status="initializing",
+            labels=labels,
+            lxd_project=tenant.lxd_project,
+            lxd_name=name,
+            vcpus=the_plan.vcpus,
+            memory_mib=the_plan.memory_mib,
+            disk_gib=the_plan.disk_gib,
+            processes=the_plan.max_processes,
+            limits=plan_limits(
+                the_plan, egress_enforced=egress.enforced, egress_reason=egress.reason
+            ),
+        )
+        session.add(server)
+        session.flush()
+        action = Action(
+            tenant_id=tenant_id,
+            server_id=server.id,
+            command="create_server",
+            request_id=request_id,
+            runner=this_runner(),
+        )
+        session.add(action)
+        session.flush()
+        accepted = Accepted(server, action)
+        _remember(
+            session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash, accepted=accepted
+        )
+        return accepted
+
+
+def _live_server(session: Session, *, server_id: int, tenant_id: int | None) -> Server:
+    server = session.get(Server, server_id)
+    if server is None or server.deleted_at is not None:
+        raise NotFound(f"server {server_id} not found")
+    if tenant_id is not None and server.tenant_id != tenant_id:
+        raise NotFound(f"server {server_id} not found")
+    return server
+
+
+def request_action(
+    settings: Settings,
+    *,
+    tenant_id: int | None,
+    server_id: int,
+    command: str,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Accepted:
+    """Write a power or delete action for a server; Locked while another action runs."""
+    if command not in POWER_COMMANDS and command != "delete_server":
+        raise InvalidInput(f"unknown action {command!r}", details={"allowed": [*POWER_COMMANDS]})
+    rhash = _request_hash({"c": command, "s": server_id})
+    with session_scope(settings, immediate=True) as session:
+        server = _live_server(session, server_id=server_id, tenant_id=tenant_id)
+        owner = server.tenant_id
+        replay = _replay(session, tenant_id=owner, key=idempotency_key, request_hash=rhash)
+        if replay:
+            return replay
+        busy = session.exec(
+            select(Action).where(Action.server_id == server_id, Action.status == "running")
+        ).first()
+        if busy is not None:
+            raise Locked(
+                f"server {server_id} is locked by running action {busy.id} ({busy.command})",
+                details={"action_id": busy.id, "command": busy.command},
+                resolution="wait for that action (GET /v1/actions/{id}) and retry",
+            )
+        if command != "delete_server" and server.status in ("missing", "error"):
+            raise Conflict(
+                f"server {server_id} is {server.status}: {server.status_detail or ''}".rstrip(": "),
+                resolution="delete it",
+            )
+        server.status = "deleting" if command == "delete_server" else POWER_COMMANDS[command][0]
+        session.add(server)
+        action = Action(
+            tenant_id=owner,
+            server_id=server_id,
+            command=command,
+            request_id=request_id,
+            runner=this_runner(),
+        )
+        session.add(action)
+        session.flush()
+        accepted = Accepted(server, action)
+        _remember(
+            session, tenant_id=owner, key=idempotency_key, request_hash=rhash, accepted=accepted
+        )
+        return accepted
+
+
+def get_server(settings: Settings, *, server_id: int, tenant_id: int | None) -> Server:
+    """A live server; another tenant's id is NotFound (``tenant_id`` None: admin)."""
+    with session_scope(settings) as session:
+        return _live_server(session, server_id=server_id, tenant_id=tenant_id)
+
+
+def find_server(settings: Settings, *, ref: str, tenant_id: int | None) -> Server:
+    """A live server by id or (within a tenant) by name (CLI convenience)."""
+    if ref.isdigit():
+        return get_server(settings, server_id=int(ref), tenant_id=tenant_id)
+    with session_scope(settings) as session:
+        query = select(Server).where(Server.name == ref, LIVE)
+        if tenant_id is not None:
+            query = query.where(Server.tenant_id == tenant_id)
+        rows = session.exec(query).all()
+    if len(rows) != 1:
+        what = "not found" if not rows else "is ambiguous: pass --tenant or the id"
+        raise NotFound(f"server {ref!r} {what}")
+    return rows[0]
+
+
+def list_servers(
+    settings: Settings,
+    *,
+    tenant_id: int | None,
+    status: str | None = None,
+    label_selector: str | None = None,
+    name: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> tuple[list[Server], int]:
+    """One page of live servers (and the total), filtered by status, name and labels.
+
+    ``label_selector`` is ``key=value`` or ``key`` (has the label), comma-separated.
+    """
+    query = select(Server).where(LIVE)
+    if tenant_id is not None:
+        query = query.where(Server.tenant_id == tenant_id)
+    if status:
+        query = query.where(Server.status == status)
+    if name:
+        query = query.where(Server.name == name)
+    for term in filter(None, (label_selector or "").split(",")):
+        key, eq, value = term.strip().partition("=")
+        if not LABEL_KEY.match(key) or (eq and not LABEL_VALUE.match(value)):
+            raise InvalidInput(
+                f"invalid label selector {term!r}", details={"field": "label_selector"}
+            )
+        # The key is validated above, so quoting it into the JSON path is safe.
+        extracted = func.json_extract(Server.labels, f'$."{key}"')
+        query = query.where(extracted == value if eq else extracted.is_not(None))
+    with session_scope(settings) as session:
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = session.exec(
+            query.order_by(col(Server.id)).offset((page - 1) * per_page).limit(per_page)
+        ).all()
+        return list(rows), int(total)

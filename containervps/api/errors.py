@@ -83,15 +83,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in problems):
+            where = next(e["loc"][-1] for e in problems if e.get("type") == "json_invalid")
+            error = next(e.get("ctx", {}).get("error", "") for e in problems)
+            return error_response(
+                request,
+                status=400,
+                code="invalid_input",
+                message=f"request body is not valid JSON (at character {where}: {error})",
+                details={"position": where},
+            )
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in problems
         ]
-        names = ", ".join(f["field"] for f in fields)
+        summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
         return error_response(
             request,
             status=422,
             code="invalid_input",
-            message=f"invalid input: {names}",
+            message=f"invalid input: {summary}",
             details={"fields": fields},
         )
 

@@ -72,17 +72,6 @@ class LxdRunner:
             self._start(rec, started)
         except ContainerVpsError as exc:
             rec.error = f"{exc.one_line()} {lxc_log_error(self.project, rec.name)}".strip()
-        if rec.error and "newuidmap" in rec.error:
-            # LXD 5.0.2 can hand the first isolated container an idmap base outside root's
-            # subuid range. The broken container stays (stopped) so that the slot is taken,
-            # and the instance is retried once under another name.
-            rec.note = f"retried: {rec.error}"
-            rec.error, rec.name = None, f"bench-{index}r"
-            started = time.perf_counter()
-            try:
-                self._start(rec, started)
-            except ContainerVpsError as exc:
-                rec.error = f"{exc.one_line()} {lxc_log_error(self.project, rec.name)}".strip()
         return rec
 
     def _start(self, rec: InstanceRecord, started: float) -> None:

@@ -59,7 +59,6 @@ class InstanceRecord:
     ready_s: float | None = None  # request -> a command answers inside (sshd for debian-12)
     created_s: float | None = None  # request -> created (LXD: the clone alone)
     error: str | None = None
-    note: str | None = None  # e.g. a retry and why
     host_pids: list[int] = field(default_factory=list)
 
 

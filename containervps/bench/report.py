@@ -36,6 +36,10 @@ def summary_rows(figures: dict[str, Any]) -> list[tuple[str, list[str]]]:
             "MiB per instance, slope after drop_caches",
             lambda k: _f(k["slope_after_drop"] and k["slope_after_drop"]["mib_per_instance"]),
         ),
+        row(
+            "fit r² of that slope (1 = a clean line)",
+            lambda k: _f((k["slope_after_drop"] or {}).get("r2"), "{:.2f}"),
+        ),
         row("PSS of host-side process per instance (MiB)", lambda k: _f(k["pss_mib_per_instance"])),
         row("cgroup memory per instance (MiB)", lambda k: _f(k["cgroup_mib_per_instance"])),
         row(

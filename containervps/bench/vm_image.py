@@ -180,7 +180,7 @@ def build_disk(rootfs: Path, workload: str, target: Path) -> list[str]:
 def vm_artifacts(*, cache_dir: Path, rootfs: Path, workload: str, kernel: Path) -> VmArtifacts:
     """Build (or reuse) the disk and initramfs for ``workload`` from ``rootfs``."""
     key = hashlib.sha256(
-        f"{rootfs.resolve()}|{kernel}|{VM_BUILDER_VERSION}|{VM_AGENT}|{INIT}".encode()
+        f"{workload}|{rootfs.resolve()}|{kernel}|{VM_BUILDER_VERSION}|{VM_AGENT}|{INIT}".encode()
     ).hexdigest()[:16]
     final = cache_dir / f"{workload}-{key}"
     if not (final / "done").exists():

@@ -126,7 +126,7 @@ def test_bad_input_gets_documented_errors_and_leaves_nothing(
             content=b'{"name": "x",',
             headers={**h, "Content-Type": "application/json"},
         ),
-        422,
+        400,
         "invalid_input",
     )
     big = b'{"name": "' + b"a" * 100_000 + b'"}'

@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     default_max_memory_mib: int = 8192
     default_max_disk_gib: int = 100
     default_max_processes: int = 5000
+    default_max_snapshots: int = 10  # snapshots a tenant may keep over all its servers
+
+    # Reaching a VPS: a host TCP port per server forwarded to its port 22 (LXD proxy device)
+    ssh_listen_address: str = "127.0.0.1"  # the platform, not the tenant, picks it
+    ssh_port_min: int = 42000
+    ssh_port_max: int = 42999
+    root_password_length: int = 20  # generated when a server is created without SSH keys
+    # Exec through the API: bounded in time and output
+    exec_timeout_seconds: float = 30.0  # default and upper bound of one exec
+    exec_max_output_bytes: int = 1024 * 1024  # stdout + stderr; past it the command is killed
+    console_max_seconds: float = 3600.0  # an interactive console is hung up after this long
+    usage_sample_interval: float = 60.0  # seconds between usage samples in `serve` (0: off)
+    metrics_max_samples: int = 1000  # per metrics answer
 
     @property
     def db_url(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "ContainerVpsError",
+    "ExecLimitExceeded",
     "Forbidden",
     "HostSetupError",
     "InvalidInput",
@@ -75,6 +76,10 @@ class ResourceLimitExceeded(ContainerVpsError):
     """A tenant quota would be exceeded (``details['limit']`` names it)."""
 
     code = "resource_limit_exceeded"
+
+
+class ExecLimitExceeded(ResourceLimitExceeded):
+    """A command run through the API passed its time or output limit and was killed."""
 
 
 class ResourceUnavailable(ContainerVpsError):

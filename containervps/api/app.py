@@ -17,12 +17,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from containervps import __version__
 from containervps.api import health
 from containervps.api.errors import error_response, install_error_handlers
-from containervps.api.routes import actions, admin, catalogue, servers
+from containervps.api.routes import (
+    actions,
+    admin,
+    catalogue,
+    changes,
+    guest,
+    servers,
+    snapshots,
+    ssh_keys,
+    usage,
+)
 from containervps.config import Settings, get_settings
 from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
 from containervps.services import audit
+from containervps.services import usage as usage_service
 from containervps.services.reconcile import Reconciler
 from containervps.services.worker import ActionWorker
 
@@ -79,6 +90,17 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _usage_loop(settings: Settings, stop: threading.Event) -> None:
+    """A usage sample of every server every usage_sample_interval seconds."""
+    while not stop.wait(settings.usage_sample_interval):
+        try:
+            usage_service.sample_all(settings, connect(settings))
+        except ContainerVpsError as exc:
+            log.warning("usage sample pass failed", extra={"error": exc.one_line()})
+        except Exception:
+            log.exception("usage sample pass crashed")
+
+
 def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Event) -> None:
     """A pass at start-up (resuming interrupted actions), then every reconcile_interval."""
     while True:
@@ -107,6 +129,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         target=_reconcile_loop, args=(settings, worker, stop), name="cvps-reconcile", daemon=True
     )
     loop.start()
+    if settings.usage_sample_interval > 0:
+        threading.Thread(
+            target=_usage_loop, args=(settings, stop), name="cvps-usage", daemon=True
+        ).start()
     try:
         yield
     finally:
@@ -145,7 +171,12 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(catalogue.router)
+    app.include_router(changes.router)  # before servers: its /actions/{command} is generic
     app.include_router(servers.router)
+    app.include_router(guest.router)
+    app.include_router(snapshots.router)
+    app.include_router(usage.router)
+    app.include_router(ssh_keys.router)
     app.include_router(actions.router)
     app.include_router(admin.router)
     return app

@@ -20,6 +20,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ContainerVpsError], int]] = [
     (errors.LxdUnavailable, 503),
     (errors.LxdNotFound, 404),
     (errors.InvalidInput, 422),
+    (errors.ExecLimitExceeded, 422),  # the request asked for more than an exec may take
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),

@@ -7,20 +7,27 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from containervps.db.models import Action, ApiToken, Plan, Server
+from containervps.config import get_settings
+from containervps.db.models import Action, ApiToken, Plan, Server, SshKey
 from containervps.services.capacity import Usage
 from containervps.services.tenants import TenantView
 
 __all__ = [
+    "ExecRequest",
     "PlanCreate",
+    "ProtectionUpdate",
     "QuotaUpdate",
+    "RebuildRequest",
+    "ResizeRequest",
     "ServerCreate",
+    "SshKeyCreate",
     "TenantCreate",
     "TokenCreate",
     "pagination",
     "render_action",
     "render_plan",
     "render_server",
+    "render_ssh_key",
     "render_tenant",
     "render_token",
 ]
@@ -35,6 +42,30 @@ class ServerCreate(_Strict):
     plan: str = Field(max_length=63)
     image: str = Field(max_length=63)
     labels: dict[str, str] = Field(default_factory=dict)
+    ssh_keys: list[str | int] = Field(default_factory=list, max_length=32)
+
+
+class ExecRequest(_Strict):
+    command: list[str] | str  # a string runs with `sh -c`
+    timeout: float | None = None
+
+
+class RebuildRequest(_Strict):
+    image: str = Field(max_length=63)
+
+
+class ResizeRequest(_Strict):
+    plan: str = Field(max_length=63)
+
+
+class ProtectionUpdate(_Strict):
+    delete: bool | None = None
+    rebuild: bool | None = None
+
+
+class SshKeyCreate(_Strict):
+    name: str = Field(max_length=63)
+    public_key: str = Field(max_length=16 * 1024)
 
 
 class QuotaUpdate(_Strict):
@@ -43,6 +74,7 @@ class QuotaUpdate(_Strict):
     max_memory_mib: int = Field(ge=1)
     max_disk_gib: int = Field(ge=1)
     max_processes: int = Field(ge=1)
+    max_snapshots: int = Field(default=10, ge=1)
 
 
 class TenantCreate(_Strict):
@@ -101,7 +133,23 @@ def render_server(server: Server) -> dict[str, Any]:
         "image": server.image,
         "labels": server.labels,
         "public_net": {"ipv4": server.ipv4},
+        "ssh": {
+            "host": get_settings().ssh_listen_address,
+            "port": server.ssh_port,
+            "user": "root",
+        },
+        "protection": {"delete": server.delete_protection, "rebuild": server.rebuild_protection},
         "limits": server.limits,
+    }
+
+
+def render_ssh_key(key: SshKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "fingerprint": key.fingerprint,
+        "public_key": key.public_key,
+        "created": _ts(key.created_at),
     }
 
 

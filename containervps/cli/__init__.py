@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from containervps.cli import bench, db, host, image, plan, reconcile, serve, server, tenant, token
+from containervps.cli import (
+    bench,
+    db,
+    host,
+    image,
+    plan,
+    reconcile,
+    serve,
+    server,
+    server_ops,
+    tenant,
+    token,
+    usage,
+)
 from containervps.cli.common import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -22,7 +35,9 @@ app.command("serve")(serve.serve)
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(token.app, name="token")
 app.add_typer(plan.app, name="plan")
+server.app.add_typer(server_ops.app)  # no name: its commands join `server`
 app.add_typer(server.app, name="server")
+app.add_typer(usage.app, name="usage")
 app.command("reconcile")(reconcile.reconcile)
 
 

@@ -28,6 +28,8 @@ def _dict(server: Server) -> dict[str, Any]:
         "image": server.image,
         "labels": server.labels,
         "ipv4": server.ipv4,
+        "ssh_port": server.ssh_port,
+        "protection": {"delete": server.delete_protection, "rebuild": server.rebuild_protection},
         "lxd": f"{server.lxd_project}/{server.lxd_name}",
         "limits": server.limits,
         "created": server.created_at.isoformat(),
@@ -107,19 +109,29 @@ def create(
     plan: str = typer.Option(..., help="Plan name (`plan list`)."),
     image: str = typer.Option(..., help="Image name (`image list`)."),
     label: list[str] = typer.Option([], "--label", help="key=value, repeatable."),
+    ssh_key: list[str] = typer.Option([], "--ssh-key", help="Tenant key id or name, repeatable."),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Create a server for a tenant and wait until it runs."""
+    """Create a server for a tenant and wait until it runs (no keys: a root password)."""
     s = common.settings()
     labels = dict(item.partition("=")[::2] for item in label)
     tenant_id = tenants.resolve(s, tenant)
     with audit.audited(s, actor=CLI_ACTOR, action="server.create") as note:
         note["tenant_id"] = tenant_id
         accepted = servers.create_server(
-            s, common.lxd(), tenant_id=tenant_id, name=name, plan=plan, image=image, labels=labels
+            s,
+            common.lxd(),
+            tenant_id=tenant_id,
+            name=name,
+            plan=plan,
+            image=image,
+            labels=labels,
+            ssh_keys=list(ssh_key),
         )
         note["target"] = f"server:{accepted.server.id}"
         _run(accepted.action, what=f"creating {name}")
+    if accepted.root_password:
+        common.err_console.print(f"root password (shown once): {accepted.root_password}")
     _show_after(accepted.server.id or 0, json_out)
 
 

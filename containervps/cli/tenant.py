@@ -60,6 +60,7 @@ def create(
     max_memory_mib: int | None = typer.Option(None),
     max_disk_gib: int | None = typer.Option(None),
     max_processes: int | None = typer.Option(None),
+    max_snapshots: int | None = typer.Option(None),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Create a tenant and its restricted LXD project."""
@@ -71,6 +72,7 @@ def create(
         max_memory_mib=max_memory_mib or base.max_memory_mib,
         max_disk_gib=max_disk_gib or base.max_disk_gib,
         max_processes=max_processes or base.max_processes,
+        max_snapshots=max_snapshots or base.max_snapshots,
     )
     with audit.audited(s, actor=CLI_ACTOR, action="tenant.create", target=name) as note:
         view = tenants.create_tenant(s, common.lxd(), name=name, quota=quota)
@@ -99,6 +101,7 @@ def set_quota(
     max_memory_mib: int | None = typer.Option(None),
     max_disk_gib: int | None = typer.Option(None),
     max_processes: int | None = typer.Option(None),
+    max_snapshots: int | None = typer.Option(None),
     json_out: bool = common.JsonOption,
 ) -> None:
     """Change the given quota values (others stay) and mirror them into LXD."""
@@ -111,6 +114,7 @@ def set_quota(
         max_memory_mib=max_memory_mib or q.max_memory_mib,
         max_disk_gib=max_disk_gib or q.max_disk_gib,
         max_processes=max_processes or q.max_processes,
+        max_snapshots=max_snapshots or q.max_snapshots,
     )
     with audit.audited(s, actor=CLI_ACTOR, action="tenant.set-quota", target=f"tenant:{tenant_id}"):
         view = tenants.set_quota(s, common.lxd(), tenant_id=tenant_id, quota=quota)

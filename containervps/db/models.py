@@ -52,6 +52,7 @@ class Quota(SQLModel, table=True):
     max_memory_mib: int
     max_disk_gib: int
     max_processes: int
+    max_snapshots: int = 10
 
 
 class ApiToken(SQLModel, table=True):
@@ -97,6 +98,12 @@ class Server(SQLModel, table=True):
             unique=True,
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        Index(
+            "ix_server_ssh_port_live",
+            "ssh_port",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL AND ssh_port IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +125,59 @@ class Server(SQLModel, table=True):
     status_detail: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = Field(default=None, index=True)
+    # The host port forwarded to the VPS's port 22 (unique among live servers).
+    ssh_port: int | None = None
+    # authorized_keys lines, copied at create: rebuilds install them again.
+    ssh_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    delete_protection: bool = False
+    rebuild_protection: bool = False
+
+
+class Snapshot(SQLModel, table=True):
+    """A point-in-time copy of a server's disk (an LXD snapshot of its container)."""
+
+    __table_args__ = (UniqueConstraint("server_id", "name", name="uq_snapshot_server_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    server_id: int = Field(foreign_key="server.id", index=True)
+    name: str = Field(max_length=63)
+    status: str = "creating"  # creating | available | restoring
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageSample(SQLModel, table=True):
+    """What one server used, read from LXD at one moment (counters are cumulative)."""
+
+    __tablename__ = "usage_sample"
+    __table_args__ = (Index("ix_usage_sample_server_at", "server_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    server_id: int = Field(foreign_key="server.id")
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    cpu_seconds: float  # since the container started (resets on restart)
+    memory_bytes: int
+    disk_bytes: int
+    net_rx_bytes: int  # received by the server since its NIC came up
+    net_tx_bytes: int  # sent by the server
+
+
+class SshKey(SQLModel, table=True):
+    """A tenant's OpenSSH public key, installed into root's authorized_keys on request."""
+
+    __tablename__ = "ssh_key"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_ssh_key_tenant_name"),
+        UniqueConstraint("tenant_id", "fingerprint", name="uq_ssh_key_tenant_fingerprint"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=63)
+    fingerprint: str
+    public_key: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Action(SQLModel, table=True):
@@ -135,6 +195,8 @@ class Action(SQLModel, table=True):
     error_message: str | None = None
     request_id: str | None = None
     runner: str | None = None  # "<pid>:<start time>" of the process running it
+    # What the action needs beyond the server (rebuild: image; resize: plans).
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -6,10 +6,13 @@ from pathlib import Path
 
 from containervps.config import Settings
 from containervps.lxd.client import LxdApi
+from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
 from containervps.lxd.operations import Operations
+from containervps.lxd.snapshots import Snapshots
+from containervps.lxd.streams import BoundedExecResult, InteractiveExec, Streams
 from containervps.lxd.types import (
     ExecResult,
     ImageInfo,
@@ -23,10 +26,12 @@ from containervps.lxd.types import (
 
 __all__ = [
     "TAG_PREFIX",
+    "BoundedExecResult",
     "ExecResult",
     "ImageInfo",
     "InstanceInfo",
     "InstanceState",
+    "InteractiveExec",
     "Lxd",
     "NetworkInfo",
     "ProfileInfo",
@@ -37,7 +42,7 @@ __all__ = [
 
 
 class Lxd:
-    """Facade: ``lxd.host``, ``lxd.instances``, ``lxd.images``."""
+    """Facade: ``lxd.host``, ``lxd.instances``, ``lxd.images``, ``lxd.files``, ..."""
 
     def __init__(self, api: LxdApi, *, create_lock: Path) -> None:
         self.api = api
@@ -45,6 +50,9 @@ class Lxd:
         self.instances = Instances(api, create_lock=create_lock)
         self.images = Images(api)
         self.operations = Operations(api)
+        self.files = Files(api)
+        self.streams = Streams(api)
+        self.snapshots = Snapshots(api)
 
 
 def connect(settings: Settings) -> Lxd:

@@ -69,6 +69,7 @@ class LxdApi:
         if not path.exists():
             raise _unavailable(f"no socket at {path}")
         self.op_timeout = op_timeout
+        self.socket_path = path
         with translate_errors("connect to LXD"):
             self.client = pylxd.Client(
                 endpoint="http+unix://" + quote(str(path), safe=""), timeout=timeout
@@ -107,6 +108,19 @@ class LxdApi:
         if body.get("type") == "async":
             return self.wait(body["operation"], what=label, timeout=timeout)
         return body.get("metadata")
+
+    def start(
+        self, method: str, path: str, *, project: str | None = None, json: Any = None, what: str
+    ) -> dict[str, Any]:
+        """Send a request that starts an operation; return the operation without waiting."""
+        node: Any = self.client.api
+        for segment in filter(None, path.split("/")):
+            node = node[segment]
+        with translate_errors(what):
+            body = getattr(node, method.lower())(
+                params={"project": project} if project else {}, json=json
+            ).json()
+        return dict(body["metadata"])
 
     def wait(self, operation: str, *, what: str, timeout: float | None = None) -> Any:
         """Wait for an LXD operation with an explicit timeout; return its metadata."""

@@ -98,7 +98,9 @@ class Instances:
         meta = self.api.request(
             "get", f"/instances/{name}/state", project=project, what=f"read state of {name}"
         )
-        addresses = (meta.get("network") or {}).get("eth0", {}).get("addresses", [])
+        eth0 = (meta.get("network") or {}).get("eth0", {})
+        addresses = eth0.get("addresses", [])
+        counters = eth0.get("counters") or {}
         return InstanceState(
             status=meta["status"],
             pid=int(meta.get("pid") or 0),
@@ -106,6 +108,9 @@ class Instances:
             cpu_usage_ns=int((meta.get("cpu") or {}).get("usage") or 0),
             ipv4=tuple(a["address"] for a in addresses if a.get("family") == "inet"),
             processes=int(meta.get("processes") or 0),
+            disk_usage_bytes=int(((meta.get("disk") or {}).get("root") or {}).get("usage") or 0),
+            net_rx_bytes=int(counters.get("bytes_received") or 0),
+            net_tx_bytes=int(counters.get("bytes_sent") or 0),
         )
 
     def wait_for_ipv4(self, *, name: str, project: str, timeout: float = 60.0) -> str:

@@ -38,6 +38,9 @@ class InstanceState:
     cpu_usage_ns: int
     ipv4: tuple[str, ...]
     processes: int
+    disk_usage_bytes: int = 0  # root disk, as the storage driver reports it
+    net_rx_bytes: int = 0  # eth0 counters, from the host side
+    net_tx_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -97,22 +97,29 @@ def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
 
 
 def admit(
-    session: Session, *, tenant_id: int, quota: Quota, capacity: HostCapacity, want: Request
+    session: Session,
+    *,
+    tenant_id: int,
+    quota: Quota,
+    capacity: HostCapacity,
+    want: Request,
+    new_servers: int = 1,
 ) -> None:
-    """Refuse a new server that would pass the tenant quota or the host capacity.
+    """Refuse a new server (or, with ``new_servers=0``, a resize by ``want``) that would pass
+    the tenant quota or the host capacity.
 
     Call inside a BEGIN IMMEDIATE transaction so that concurrent admissions serialise.
     """
     mine = usage(session, tenant_id=tenant_id)
     quota_checks = [
-        ("servers", mine.servers + 1, quota.max_servers, mine.servers),
+        ("servers", mine.servers + new_servers, quota.max_servers, mine.servers),
         ("vcpus", mine.vcpus + want.vcpus, quota.max_vcpus, mine.vcpus),
         ("memory_mib", mine.memory_mib + want.memory_mib, quota.max_memory_mib, mine.memory_mib),
         ("disk_gib", mine.disk_gib + want.disk_gib, quota.max_disk_gib, mine.disk_gib),
         ("processes", mine.processes + want.processes, quota.max_processes, mine.processes),
     ]
     for name, after, limit, used in quota_checks:
-        if after > limit:
+        if after > limit and after > used:  # a shrink is never refused
             raise ResourceLimitExceeded(
                 f"quota exceeded: {name} would be {after}, the limit is {limit}",
                 details={"limit": name, "max": limit, "used": used, "requested": after - used},
@@ -120,13 +127,13 @@ def admit(
             )
     host = usage(session)
     host_checks = [
-        ("servers", host.servers + 1, capacity.servers, host.servers),
+        ("servers", host.servers + new_servers, capacity.servers, host.servers),
         ("vcpus", host.vcpus + want.vcpus, capacity.vcpus, host.vcpus),
         ("memory_mib", host.memory_mib + want.memory_mib, capacity.memory_mib, host.memory_mib),
         ("disk_gib", host.disk_gib + want.disk_gib, capacity.disk_gib, host.disk_gib),
     ]
     for name, after, limit, used in host_checks:
-        if after > limit:
+        if after > limit and after > used:  # a shrink is never refused
             raise ResourceUnavailable(
                 f"host capacity exhausted: {name} free {limit - used}, requested {after - used}",
                 details={"resource": name, "free": limit - used, "requested": after - used},

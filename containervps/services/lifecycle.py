@@ -16,8 +16,9 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Action, Quota, Server, utcnow
 from containervps.errors import Conflict, ContainerVpsError, LxdError, LxdNotFound, NotFound
 from containervps.lxd import Lxd, connect
+from containervps.services import changes, provision
 from containervps.services.actions import POWER_COMMANDS, finish, set_progress
-from containervps.services.plans import instance_limits
+from containervps.services.snapshots import forget_snapshots
 from containervps.services.tenants import ensure_project
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def run_action(
             return _create(settings, client, action, server, resume=resume)
         if action.command == "delete_server":
             return _delete(settings, client, action, server)
+        if action.command in changes.WORK:
+            return changes.WORK[action.command](settings, client, action, server)
         return _power(settings, client, action, server)
     except ContainerVpsError as exc:
         log.warning("action failed", extra={"action": action_id, "error": exc.one_line()})
@@ -98,8 +101,7 @@ def _create(
         lxd.operations.wait_idle(name=name, project=project)
         status = lxd.instances.get(name=name, project=project).status
     set_progress(settings, action.id, 60)
-    if status != "Running":
-        lxd.instances.set_state(name=name, project=project, action="start")
+    provision.start_with_password(lxd, server, status=status)
     return finish(settings, action.id, server_update={"status": "running", "status_detail": None})
 
 
@@ -115,31 +117,17 @@ def _ensure_tenant_project(settings: Settings, lxd: Lxd, server: Server) -> None
 
 
 def _create_instance(settings: Settings, lxd: Lxd, action: Action, server: Server) -> str:
-    """Create the tagged container with the plan's limits; return its LXD status."""
-    config, devices = instance_limits(
-        server.limits, pool=settings.storage_pool, network=settings.bridge
-    )
-    info = lxd.instances.create(
-        name=server.lxd_name,
-        project=server.lxd_project,
-        image=server.image,
-        profiles=["default"],
-        config=config,
-        devices=devices,
-        tags={
-            "server_id": str(server.id),
-            "tenant_id": str(server.tenant_id),
-            "action_id": str(action.id),
-        },
-    )
-    return info.status
+    """Create the server's container from its image; return its LXD status."""
+    assert action.id is not None
+    return provision.create_instance(settings, lxd, server, action_id=action.id, image=server.image)
 
 
 def _delete(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Action:
-    assert action.id is not None
+    assert action.id is not None and server.id is not None
     if _ours(lxd, server):
         lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
         lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
+    forget_snapshots(settings, server.id)
     return finish(
         settings,
         action.id,

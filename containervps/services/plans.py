@@ -83,7 +83,7 @@ def plan_limits(plan: Plan, *, egress_enforced: bool, egress_reason: str = "") -
         "net_egress": limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason),
         "processes": limit(plan.max_processes, "processes"),
         "transfer": limit(
-            plan.transfer_gib, "GiB/month", False, "monthly allowance: not metered or throttled yet"
+            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
         ),
     }
 

@@ -15,11 +15,12 @@ from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Action, Orphan, Server, Tenant, utcnow
+from containervps.db.models import Action, Orphan, Quota, Server, Tenant, utcnow
 from containervps.errors import ContainerVpsError, LxdNotFound
 from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions import runner_alive, this_runner
 from containervps.services.lifecycle import STATUS_FROM_LXD, rollback_create, run_action
+from containervps.services.tenants import ensure_project, project_config
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ SETTLED = {"running", "off", "missing", "unknown", "starting", "stopping", "rebo
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # interrupted_action | rollback | vanished | drift | orphan | orphan_deleted
+    kind: str  # interrupted_action | rollback | project_config | vanished | drift | orphan...
     target: str
     detail: str
     applied: bool
@@ -56,6 +57,7 @@ class Reconciler:
         """One full pass; with ``dry_run`` nothing changes and findings say what would."""
         findings = self._interrupted(dry_run)
         findings += self._pending_rollbacks(dry_run)
+        findings += self._project_configs(dry_run)
         instances = self._instances()
         findings += self._drift(instances, dry_run)
         findings += self._orphans(instances, dry_run)
@@ -121,6 +123,35 @@ class Reconciler:
                 continue
             ok = rollback_create(self.settings, self.lxd, server, reason=server.status_detail or "")
             findings.append(Finding("rollback", target, "failed create rolled back", ok))
+        return findings
+
+    def _project_configs(self, dry_run: bool) -> list[Finding]:
+        """Tenant projects missing keys this version needs (e.g. after an upgrade) get them."""
+        with session_scope(self.settings) as session:
+            rows = session.exec(
+                select(Tenant, Quota)
+                .join(Quota, col(Quota.tenant_id) == col(Tenant.id))
+                .where(col(Tenant.deleted_at).is_(None))
+            ).all()
+        findings = []
+        for tenant, quota in rows:
+            assert tenant.id is not None
+            current = self.lxd.host.get_project(tenant.lxd_project)
+            wanted = project_config(tenant.id, quota)
+            if current is None or all(current.get(k) == v for k, v in wanted.items()):
+                continue  # a missing project is recreated by the next create that needs it
+            if not dry_run:
+                ensure_project(
+                    self.settings,
+                    self.lxd,
+                    tenant_id=tenant.id,
+                    project=tenant.lxd_project,
+                    quota=quota,
+                )
+            target = f"tenant:{tenant.id}"
+            findings.append(
+                Finding("project_config", target, "project config updated", not dry_run)
+            )
         return findings
 
     # --- LXD view ---------------------------------------------------------------------------

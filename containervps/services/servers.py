@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Action, IdempotencyKey, Image, Quota, Server, Tenant
-from containervps.errors import Conflict, InvalidInput, Locked, NotFound
+from containervps.db.models import Action, Image, Quota, Server, Tenant
+from containervps.errors import Conflict, Forbidden, InvalidInput, Locked, NotFound
 from containervps.lxd import Lxd
-from containervps.services import capacity
+from containervps.services import access, capacity
 from containervps.services.actions import POWER_COMMANDS, this_runner
 from containervps.services.capabilities import egress_support
+from containervps.services.idempotency import Accepted, remember, replay, request_hash
 from containervps.services.plans import get_plan, plan_limits
+from containervps.services.ssh_keys import resolve_keys
 
 __all__ = [
     "Accepted",
     "create_server",
+    "ensure_idle",
     "get_server",
     "list_servers",
+    "live_server",
+    "raise_protected",
+    "remember",
+    "replay",
     "request_action",
+    "request_hash",
     "validate_labels",
     "validate_name",
 ]
@@ -36,15 +40,6 @@ LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
 MAX_LABELS = 32
 LIVE = col(Server.deleted_at).is_(None)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A request written as intent: the server and its running action."""
-
-    server: Server
-    action: Action
-    replayed: bool = False  # True when an Idempotency-Key repeated an earlier request
 
 
 def validate_name(name: str) -> None:
@@ -68,49 +63,6 @@ def validate_labels(labels: dict[str, str]) -> None:
             raise InvalidInput(f"invalid label value {value!r}", details={"field": "labels"})
 
 
-def _request_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def _replay(
-    session: Session, *, tenant_id: int, key: str | None, request_hash: str
-) -> Accepted | None:
-    if not key:
-        return None
-    row = session.exec(
-        select(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
-        raise Conflict(
-            "this Idempotency-Key was used for a different request",
-            details={"idempotency_key": key},
-            resolution="use a new key for a new request",
-        )
-    server = session.get(Server, row.response["server_id"])
-    action = session.get(Action, row.response["action_id"])
-    assert server is not None and action is not None
-    return Accepted(server, action, replayed=True)
-
-
-def _remember(
-    session: Session, *, tenant_id: int, key: str | None, request_hash: str, accepted: Accepted
-) -> None:
-    if key:
-        session.add(
-            IdempotencyKey(
-                tenant_id=tenant_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=202,
-                response={"server_id": accepted.server.id, "action_id": accepted.action.id},
-            )
-        )
-
-
 def create_server(
     settings: Settings,
     lxd: Lxd,
@@ -120,26 +72,34 @@ def create_server(
     plan: str,
     image: str,
     labels: dict[str, str] | None = None,
+    ssh_keys: list[str | int] | None = None,
     request_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> Accepted:
-    """Admit a new server and write it with its create action; the LXD work runs later."""
+    """Admit a new server and write it with its create action; the LXD work runs later.
+
+    Without SSH keys a root password is generated and returned once (never stored).
+    """
     labels = dict(labels or {})
     validate_name(name)
     validate_labels(labels)
-    rhash = _request_hash({"c": "create", "n": name, "p": plan, "i": image, "l": labels})
+    key_lines = resolve_keys(settings, tenant_id=tenant_id, refs=list(ssh_keys or []))
+    rhash = request_hash(
+        {"c": "create", "n": name, "p": plan, "i": image, "l": labels, "k": key_lines}
+    )
     with session_scope(settings) as session:
-        replay = _replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
-        if replay:
-            return replay
+        earlier = replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
+        if earlier:
+            return earlier
     # LXD facts first, outside the write lock (cached). Callers pass a connected client, so
     # LXD answered moments ago: when it is down, the 503 comes before anything is written.
     host = capacity.host_capacity(settings, lxd)
     egress = egress_support(settings, lxd)
+    password, password_hash = (None, None) if key_lines else access.new_root_password(settings)
     with session_scope(settings, immediate=True) as session:
-        replay = _replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
-        if replay:
-            return replay
+        earlier = replay(session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash)
+        if earlier:
+            return earlier
         tenant = session.get(Tenant, tenant_id)
         quota = session.get(Quota, tenant_id)
         if tenant is None or quota is None or tenant.deleted_at is not None:
@@ -181,6 +141,8 @@ def create_server(
             limits=plan_limits(
                 the_plan, egress_enforced=egress.enforced, egress_reason=egress.reason
             ),
+            ssh_port=access.allocate_ssh_port(session, settings),
+            ssh_keys=key_lines,
         )
         session.add(server)
         session.flush()
@@ -193,14 +155,40 @@ def create_server(
         )
         session.add(action)
         session.flush()
-        accepted = Accepted(server, action)
-        _remember(
+        accepted = Accepted(server, action, root_password=password)
+        remember(
             session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash, accepted=accepted
         )
-        return accepted
+    if password_hash is not None:
+        assert server.id is not None
+        access.hold_password_hash(server.id, password_hash)
+    return accepted
 
 
-def _live_server(session: Session, *, server_id: int, tenant_id: int | None) -> Server:
+def ensure_idle(session: Session, server_id: int) -> None:
+    """Locked while another action runs on the server."""
+    busy = session.exec(
+        select(Action).where(Action.server_id == server_id, Action.status == "running")
+    ).first()
+    if busy is not None:
+        raise Locked(
+            f"server {server_id} is locked by running action {busy.id} ({busy.command})",
+            details={"action_id": busy.id, "command": busy.command},
+            resolution="wait for that action (GET /v1/actions/{id}) and retry",
+        )
+
+
+def raise_protected(server_id: int, what: str) -> None:
+    """Refuse an action that the server's protection flag forbids."""
+    raise Forbidden(
+        f"server {server_id} is protected against {what}",
+        details={"protection": what},
+        resolution=f"turn off {what} protection first (actions/change_protection)",
+    )
+
+
+def live_server(session: Session, *, server_id: int, tenant_id: int | None) -> Server:
+    """A live server in this session (another tenant's id is NotFound)."""
     server = session.get(Server, server_id)
     if server is None or server.deleted_at is not None:
         raise NotFound(f"server {server_id} not found")
@@ -221,22 +209,16 @@ def request_action(
     """Write a power or delete action for a server; Locked while another action runs."""
     if command not in POWER_COMMANDS and command != "delete_server":
         raise InvalidInput(f"unknown action {command!r}", details={"allowed": [*POWER_COMMANDS]})
-    rhash = _request_hash({"c": command, "s": server_id})
+    rhash = request_hash({"c": command, "s": server_id})
     with session_scope(settings, immediate=True) as session:
-        server = _live_server(session, server_id=server_id, tenant_id=tenant_id)
+        server = live_server(session, server_id=server_id, tenant_id=tenant_id)
         owner = server.tenant_id
-        replay = _replay(session, tenant_id=owner, key=idempotency_key, request_hash=rhash)
-        if replay:
-            return replay
-        busy = session.exec(
-            select(Action).where(Action.server_id == server_id, Action.status == "running")
-        ).first()
-        if busy is not None:
-            raise Locked(
-                f"server {server_id} is locked by running action {busy.id} ({busy.command})",
-                details={"action_id": busy.id, "command": busy.command},
-                resolution="wait for that action (GET /v1/actions/{id}) and retry",
-            )
+        earlier = replay(session, tenant_id=owner, key=idempotency_key, request_hash=rhash)
+        if earlier:
+            return earlier
+        ensure_idle(session, server_id)
+        if command == "delete_server" and server.delete_protection:
+            raise_protected(server_id, "delete")
         if command != "delete_server" and server.status in ("missing", "error"):
             raise Conflict(
                 f"server {server_id} is {server.status}: {server.status_detail or ''}".rstrip(": "),
@@ -254,7 +236,7 @@ def request_action(
         session.add(action)
         session.flush()
         accepted = Accepted(server, action)
-        _remember(
+        remember(
             session, tenant_id=owner, key=idempotency_key, request_hash=rhash, accepted=accepted
         )
         return accepted
@@ -263,7 +245,7 @@ def request_action(
 def get_server(settings: Settings, *, server_id: int, tenant_id: int | None) -> Server:
     """A live server; another tenant's id is NotFound (``tenant_id`` None: admin)."""
     with session_scope(settings) as session:
-        return _live_server(session, server_id=server_id, tenant_id=tenant_id)
+        return live_server(session, server_id=server_id, tenant_id=tenant_id)
 
 
 def find_server(settings: Settings, *, ref: str, tenant_id: int | None) -> Server:

@@ -5,10 +5,29 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
-from containervps.errors import InvalidInput
+from sqlmodel import col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import SshKey
+from containervps.errors import Conflict, InvalidInput, NotFound
+
+__all__ = [
+    "PublicKey",
+    "add_key",
+    "delete_key",
+    "get_key",
+    "list_keys",
+    "parse_public_key",
+    "resolve_keys",
+]
+
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$")
+MAX_KEYS_PER_SERVER = 32
 
 KEY_TYPES = {
     "ssh-ed25519",
@@ -93,3 +112,73 @@ def parse_public_key(text: str) -> PublicKey:
     return PublicKey(
         key_type=key_type, blob=blob, comment=parts[2].strip() if len(parts) > 2 else ""
     )
+
+
+def add_key(settings: Settings, *, tenant_id: int, name: str, public_key: str) -> SshKey:
+    """Store a validated key for a tenant (names and fingerprints unique per tenant)."""
+    if not KEY_NAME.match(name):
+        raise InvalidInput(
+            f"invalid key name {name!r}: 1-63 of A-Z a-z 0-9 . _ @ -", details={"field": "name"}
+        )
+    key = parse_public_key(public_key)
+    with session_scope(settings, immediate=True) as session:
+        mine = select(SshKey).where(SshKey.tenant_id == tenant_id)
+        if session.exec(mine.where(SshKey.name == name)).first():
+            raise Conflict(f"an SSH key named {name!r} already exists", details={"field": "name"})
+        same = session.exec(mine.where(SshKey.fingerprint == key.fingerprint)).first()
+        if same:
+            raise Conflict(
+                f"this key is already stored as {same.name!r}",
+                details={"field": "public_key", "ssh_key_id": same.id},
+            )
+        row = SshKey(
+            tenant_id=tenant_id, name=name, fingerprint=key.fingerprint, public_key=key.openssh
+        )
+        session.add(row)
+        return row
+
+
+def list_keys(settings: Settings, *, tenant_id: int) -> list[SshKey]:
+    """A tenant's keys, oldest first."""
+    with session_scope(settings) as session:
+        query = select(SshKey).where(SshKey.tenant_id == tenant_id).order_by(col(SshKey.id))
+        return list(session.exec(query).all())
+
+
+def get_key(settings: Settings, *, tenant_id: int, key_id: int) -> SshKey:
+    """One of the tenant's keys; another tenant's id is NotFound."""
+    with session_scope(settings) as session:
+        row = session.get(SshKey, key_id)
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound(f"SSH key {key_id} not found")
+        return row
+
+
+def delete_key(settings: Settings, *, tenant_id: int, key_id: int) -> None:
+    """Forget a key (servers that got it keep it until they are rebuilt without it)."""
+    with session_scope(settings, immediate=True) as session:
+        row = session.get(SshKey, key_id)
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound(f"SSH key {key_id} not found")
+        session.delete(row)
+
+
+def resolve_keys(settings: Settings, *, tenant_id: int, refs: list[str | int]) -> list[str]:
+    """authorized_keys lines for stored keys named by id or name, in the order given."""
+    if len(refs) > MAX_KEYS_PER_SERVER:
+        raise InvalidInput(f"at most {MAX_KEYS_PER_SERVER} SSH keys", details={"field": "ssh_keys"})
+    by_ref: dict[str, SshKey] = {}
+    for key in list_keys(settings, tenant_id=tenant_id):
+        by_ref[str(key.id)] = by_ref[key.name] = key
+    lines: list[str] = []
+    for ref in refs:
+        found = by_ref.get(str(ref))
+        if found is None:
+            raise InvalidInput(
+                f"unknown SSH key {ref!r}",
+                details={"field": "ssh_keys", "value": str(ref)[:100]},
+                resolution="add it first with POST /v1/ssh_keys",
+            )
+        if found.public_key not in lines:
+            lines.append(found.public_key)
+    return lines

@@ -39,6 +39,7 @@ class QuotaSpec:
     max_memory_mib: int
     max_disk_gib: int
     max_processes: int
+    max_snapshots: int = 10
 
     @classmethod
     def defaults(cls, settings: Settings) -> QuotaSpec:
@@ -49,6 +50,7 @@ class QuotaSpec:
             max_memory_mib=settings.default_max_memory_mib,
             max_disk_gib=settings.default_max_disk_gib,
             max_processes=settings.default_max_processes,
+            max_snapshots=settings.default_max_snapshots,
         )
 
 
@@ -68,6 +70,11 @@ def project_config(tenant_id: int, quota: QuotaSpec | Quota) -> dict[str, str]:
         "restricted.containers.nesting": "block",
         "restricted.containers.privilege": "unprivileged",
         "restricted.containers.lowlevel": "block",
+        # The platform adds one proxy device per server (its forwarded SSH port); tenants have
+        # no LXD access, so they cannot add their own.
+        "restricted.devices.proxy": "allow",
+        # Blocked by default in restricted projects; the platform counts them per tenant.
+        "restricted.snapshots": "allow",
         "limits.instances": str(quota.max_servers),
         "limits.cpu": str(quota.max_vcpus),
         "limits.memory": f"{quota.max_memory_mib}MiB",

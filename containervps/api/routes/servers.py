@@ -39,13 +39,18 @@ def create_server(
         plan=body.plan,
         image=body.image,
         labels=body.labels,
+        ssh_keys=body.ssh_keys,
         request_id=_rid(request),
         idempotency_key=idempotency_key,
     )
     if not accepted.replayed:
         worker.submit(accepted.action.id or 0)
     request.state.audit_target = f"server:{accepted.server.id}"
-    return {"server": render_server(accepted.server), "action": render_action(accepted.action)}
+    return {
+        "server": render_server(accepted.server),
+        "action": render_action(accepted.action),
+        "root_password": accepted.root_password,  # shown once, stored nowhere
+    }
 
 
 @router.get("")

@@ -1,0 +1,96 @@
+"""Server changes: rebuild, resize, protection (registered before the generic power route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
+from containervps.api.schemas import (
+    ProtectionUpdate,
+    RebuildRequest,
+    ResizeRequest,
+    render_action,
+    render_server,
+)
+from containervps.services import changes
+
+router = APIRouter(prefix="/v1/servers", tags=["servers"])
+
+
+def _rid(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+@router.post("/{server_id}/actions/rebuild", status_code=202)
+def rebuild(
+    server_id: int,
+    body: RebuildRequest,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """A fresh disk from ``image``; id, name, port, plan and SSH keys stay."""
+    request.state.audit_target = f"server:{server_id}"
+    accepted = changes.request_rebuild(
+        settings,
+        tenant_id=ident.tenant_id,
+        server_id=server_id,
+        image=body.image,
+        request_id=_rid(request),
+        idempotency_key=idempotency_key,
+    )
+    if not accepted.replayed:
+        worker.submit(accepted.action.id or 0)
+    return {"action": render_action(accepted.action), "root_password": accepted.root_password}
+
+
+@router.post("/{server_id}/actions/resize", status_code=202)
+def resize(
+    server_id: int,
+    body: ResizeRequest,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """Another plan: quota and capacity checked first, limits changed live."""
+    request.state.audit_target = f"server:{server_id}"
+    accepted = changes.request_resize(
+        settings,
+        lxd,
+        tenant_id=ident.tenant_id,
+        server_id=server_id,
+        plan=body.plan,
+        request_id=_rid(request),
+        idempotency_key=idempotency_key,
+    )
+    if not accepted.replayed:
+        worker.submit(accepted.action.id or 0)
+    return {"action": render_action(accepted.action)}
+
+
+@router.post("/{server_id}/actions/change_protection")
+def change_protection(
+    server_id: int,
+    body: ProtectionUpdate,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Turn delete and/or rebuild protection on or off."""
+    request.state.audit_target = f"server:{server_id}"
+    server = changes.change_protection(
+        settings,
+        tenant_id=ident.tenant_id,
+        server_id=server_id,
+        delete=body.delete,
+        rebuild=body.rebuild,
+    )
+    return {"server": render_server(server)}

@@ -1,0 +1,92 @@
+"""Server snapshots: create, list, restore, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from containervps.api.deps import LxdDep, SettingsDep, TenantDep
+from containervps.db.models import Snapshot
+from containervps.services import snapshots
+
+router = APIRouter(prefix="/v1/servers", tags=["snapshots"])
+
+
+class SnapshotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=63)
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def render_snapshot(row: Snapshot) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "server": row.server_id,
+        "status": row.status,
+        "created": _ts(row.created_at),
+    }
+
+
+@router.post("/{server_id}/snapshots", status_code=201)
+def create(
+    server_id: int,
+    body: SnapshotCreate,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+) -> dict[str, Any]:
+    """Snapshot the server's disk (counted against the tenant's snapshot quota)."""
+    request.state.audit_target = f"server:{server_id}"
+    row = snapshots.create_snapshot(
+        settings, lxd, server_id=server_id, tenant_id=ident.tenant_id, name=body.name
+    )
+    return {"snapshot": render_snapshot(row)}
+
+
+@router.get("/{server_id}/snapshots")
+def list_(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+    """The server's snapshots, oldest first."""
+    rows = snapshots.list_snapshots(settings, server_id=server_id, tenant_id=ident.tenant_id)
+    return {"snapshots": [render_snapshot(r) for r in rows]}
+
+
+@router.post("/{server_id}/snapshots/{snapshot_id}/actions/restore")
+def restore(
+    server_id: int,
+    snapshot_id: int,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+) -> dict[str, Any]:
+    """Put the disk back exactly as it was at the snapshot."""
+    request.state.audit_target = f"server:{server_id}"
+    row = snapshots.restore_snapshot(
+        settings, lxd, server_id=server_id, tenant_id=ident.tenant_id, snapshot_id=snapshot_id
+    )
+    return {"snapshot": render_snapshot(row)}
+
+
+@router.delete("/{server_id}/snapshots/{snapshot_id}", status_code=204)
+def delete(
+    server_id: int,
+    snapshot_id: int,
+    request: Request,
+    ident: TenantDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+) -> Response:
+    """Delete a snapshot (its quota is freed)."""
+    request.state.audit_target = f"server:{server_id}"
+    snapshots.delete_snapshot(
+        settings, lxd, server_id=server_id, tenant_id=ident.tenant_id, snapshot_id=snapshot_id
+    )
+    return Response(status_code=204)

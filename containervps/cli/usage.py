@@ -1,0 +1,57 @@
+"""`containervps usage ...`: sample now, and the monthly usage report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from containervps.cli import common
+from containervps.services import tenants, usage
+
+app = typer.Typer(
+    help="Usage accounting: CPU, memory, disk, network, transfer.", no_args_is_help=True
+)
+
+
+@app.command("sample")
+def sample() -> None:
+    """Take one usage sample of every server now (`serve` does it every interval)."""
+    count = usage.sample_all(common.settings(), common.lxd())
+    common.console.print(f"sampled {count} servers")
+
+
+@app.command("report")
+def report(
+    month: str | None = typer.Option(None, help="YYYY-MM (default: this month)."),
+    tenant: str | None = typer.Option(None, "--tenant", "-t", help="Tenant id or name."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Per server: CPU seconds, network bytes and outbound transfer vs the plan's allowance."""
+    s = common.settings()
+    month = month or datetime.now(UTC).strftime("%Y-%m")
+    tenant_id = tenants.resolve(s, tenant) if tenant else None
+    rows = [
+        {**usage.report_row(server, totals), "tenant_id": server.tenant_id}
+        for server, totals in usage.monthly_usage(s, tenant_id=tenant_id, month=month)
+    ]
+    if json_out:
+        common.print_json({"month": month, "servers": rows})
+        return
+    common.print_table(
+        f"usage {month}",
+        ["server", "tenant", "plan", "cpu s", "rx bytes", "tx bytes", "allowance", "exceeded"],
+        [
+            (
+                f"{r['server']['id']} {r['server']['name']}",
+                r["tenant_id"],
+                r["server"]["plan"],
+                r["cpu_seconds"],
+                r["net_rx_bytes"],
+                r["net_tx_bytes"],
+                r["transfer"]["allowance_bytes"],
+                r["transfer"]["exceeded"],
+            )
+            for r in rows
+        ],
+    )

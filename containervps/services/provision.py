@@ -1,0 +1,48 @@
+"""Making a server's container: plan limits, the SSH port, tags, root access."""
+
+from __future__ import annotations
+
+from containervps.config import Settings
+from containervps.db.models import Server
+from containervps.lxd import Lxd
+from containervps.services import access
+from containervps.services.plans import instance_limits
+
+__all__ = ["create_instance", "start_with_password"]
+
+
+def create_instance(
+    settings: Settings, lxd: Lxd, server: Server, *, action_id: int, image: str
+) -> str:
+    """Create the tagged container with the plan's limits and SSH access; return its status."""
+    config, devices = instance_limits(
+        server.limits, pool=settings.storage_pool, network=settings.bridge
+    )
+    if server.ssh_port:
+        devices["ssh"] = access.ssh_proxy_device(settings, server.ssh_port)
+    info = lxd.instances.create(
+        name=server.lxd_name,
+        project=server.lxd_project,
+        image=image,
+        profiles=["default"],
+        config=config,
+        devices=devices,
+        tags={
+            "server_id": str(server.id),
+            "tenant_id": str(server.tenant_id),
+            "action_id": str(action_id),
+        },
+    )
+    access.install_access(lxd, server, password=not server.ssh_keys)
+    return info.status
+
+
+def start_with_password(lxd: Lxd, server: Server, *, status: str) -> None:
+    """Start the container unless running, then set a root password held for it (if any)."""
+    if status != "Running":
+        lxd.instances.set_state(name=server.lxd_name, project=server.lxd_project, action="start")
+    # Held in memory only: work resumed after a restart has no password to set.
+    assert server.id is not None
+    password_hash = access.take_password_hash(server.id)
+    if password_hash:
+        access.set_root_password(lxd, server, password_hash)

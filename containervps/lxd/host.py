@@ -78,6 +78,12 @@ class HostObjects:
             what=f"create network {name}",
         )
 
+    def patch_network(self, name: str, config: dict[str, str]) -> None:
+        """Merge config keys into a network's."""
+        self.api.request(
+            "patch", f"/networks/{name}", json={"config": config}, what=f"update network {name}"
+        )
+
     def delete_network(self, name: str) -> None:
         self.api.request("delete", f"/networks/{name}", what=f"delete network {name}")
 

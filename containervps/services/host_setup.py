@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 IDMAP_SIZE = 65536  # ids per isolated container
 MIN_BRIDGE_HOSTS = 1000
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+# Server names are unique per tenant, not per host: bridge DNS records keyed by instance name
+# would make LXD refuse a second tenant's "web1" ("Instance DNS name ... already used").
+DNS_NOTE = "dns.mode=none (server names are per tenant)"
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,9 @@ class HostSetup:
                     "warning",
                     f"{s.bridge} keeps {current}; configured {iface} not applied to a live bridge",
                 )
+            if existing.config.get("dns.mode") != "none":
+                self.lxd.host.patch_network(s.bridge, {"dns.mode": "none"})
+                return InitStep("bridge", "updated", f"{s.bridge} {current}: {DNS_NOTE}")
             return InitStep("bridge", "exists", f"{s.bridge} {current}")
         self.lxd.host.create_network(
             name=s.bridge,
@@ -233,6 +239,7 @@ class HostSetup:
                 "ipv4.address": str(iface),
                 "ipv4.nat": "true",
                 "ipv6.address": "none",
+                "dns.mode": "none",
                 "raw.dnsmasq": f"dhcp-lease-max={iface.network.num_addresses}",
             },
         )

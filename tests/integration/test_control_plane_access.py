@@ -218,3 +218,21 @@ def test_over_host_capacity_names_the_resource(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_two_tenants_can_use_the_same_server_name(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd
+) -> None:
+    first = make_tenant(cp_settings, ready_host, "first")
+    second = make_tenant(cp_settings, ready_host, "second")
+    name = f"web-{first.id}"
+    for tenant in (first, second):
+        r = client.post(
+            "/v1/servers",
+            json={"name": name, "plan": "nano", "image": "busybox"},
+            headers=tenant.headers,
+        )
+        assert r.status_code == 202, r.text
+        action = wait_action(client, r.json()["action"]["id"], tenant.headers)
+        assert action["status"] == "success", action
+        assert ready_host.instances.get(name=name, project=tenant.project).status == "Running"

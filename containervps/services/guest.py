@@ -6,14 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlmodel import select
-
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Action, Server
-from containervps.errors import Conflict, ExecLimitExceeded, InvalidInput, Locked
+from containervps.db.models import Server
+from containervps.errors import Conflict, ExecLimitExceeded, InvalidInput
 from containervps.lxd import InteractiveExec, Lxd
-from containervps.services.servers import get_server
+from containervps.services.servers import ensure_idle, get_server
 
 __all__ = ["ExecOutcome", "open_shell", "run_command"]
 
@@ -34,15 +32,7 @@ def _usable(settings: Settings, *, server_id: int, tenant_id: int | None) -> Ser
     """A running server with no action in flight (NotFound for another tenant's id)."""
     server = get_server(settings, server_id=server_id, tenant_id=tenant_id)
     with session_scope(settings) as session:
-        busy = session.exec(
-            select(Action).where(Action.server_id == server_id, Action.status == "running")
-        ).first()
-    if busy is not None:
-        raise Locked(
-            f"server {server_id} is locked by running action {busy.id} ({busy.command})",
-            details={"action_id": busy.id, "command": busy.command},
-            resolution="wait for that action and retry",
-        )
+        ensure_idle(session, server_id)
     if server.status != "running":
         raise Conflict(
             f"server {server_id} is {server.status}, not running",

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
+from containervps.api.errors import request_id
 from containervps.api.schemas import (
     ProtectionUpdate,
     RebuildRequest,
@@ -17,10 +18,6 @@ from containervps.api.schemas import (
 from containervps.services import changes
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
-
-
-def _rid(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
 
 
 @router.post("/{server_id}/actions/rebuild", status_code=202)
@@ -41,7 +38,7 @@ def rebuild(
         tenant_id=ident.tenant_id,
         server_id=server_id,
         image=body.image,
-        request_id=_rid(request),
+        request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
     if not accepted.replayed:
@@ -68,7 +65,7 @@ def resize(
         tenant_id=ident.tenant_id,
         server_id=server_id,
         plan=body.plan,
-        request_id=_rid(request),
+        request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
     if not accepted.replayed:

@@ -7,16 +7,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
+from containervps.api.errors import request_id
 from containervps.api.schemas import ServerCreate, pagination, render_action, render_server
 from containervps.services import actions, servers
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
 PowerCommand = Literal["poweron", "shutdown", "poweroff", "reboot"]
-
-
-def _rid(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
 
 
 @router.post("", status_code=202)
@@ -40,7 +37,7 @@ def create_server(
         image=body.image,
         labels=body.labels,
         ssh_keys=body.ssh_keys,
-        request_id=_rid(request),
+        request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
     if not accepted.replayed:
@@ -143,7 +140,7 @@ def _act(
         tenant_id=tenant_id,
         server_id=server_id,
         command=command,
-        request_id=_rid(request),
+        request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
     if not accepted.replayed:

@@ -9,6 +9,7 @@ import shutil
 import sys
 import termios
 import threading
+import time
 import tty
 from contextlib import suppress
 from typing import Any
@@ -81,7 +82,16 @@ def exec_(
     raise typer.Exit(out.exit_code)
 
 
-def _pump_stdin(shell: InteractiveExec, done: threading.Event) -> None:
+PROMPT_QUIET_SECONDS = 0.3
+PROMPT_WAIT_SECONDS = 10.0
+
+
+def _pump_stdin(
+    shell: InteractiveExec, done: threading.Event, prompt_shown: threading.Event | None
+) -> None:
+    if prompt_shown is not None:
+        # Piped input typed ahead of the shell's line editor would be dropped when it starts.
+        prompt_shown.wait(PROMPT_WAIT_SECONDS)
     reader = getattr(sys.stdin, "buffer", sys.stdin)
     while not done.is_set():
         data = reader.read1(1024) if hasattr(reader, "read1") else reader.read(1)
@@ -155,17 +165,26 @@ def console(
         width=size.columns,
         height=size.lines,
     ) as shell:
-        done = threading.Event()
+        done, prompt_shown = threading.Event(), threading.Event()
         if saved is not None:
             tty.setraw(sys.stdin.fileno())
         try:
-            threading.Thread(target=_pump_stdin, args=(shell, done), daemon=True).start()
+            threading.Thread(
+                target=_pump_stdin,
+                args=(shell, done, None if is_tty else prompt_shown),
+                daemon=True,
+            ).start()
+            last_output = 0.0
             while not done.is_set():
                 data = shell.recv(0.2)
                 if data is None:
                     break
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
+                if data:
+                    last_output = time.monotonic()
+                    sys.stdout.buffer.write(data)
+                    sys.stdout.buffer.flush()
+                elif last_output and time.monotonic() - last_output >= PROMPT_QUIET_SECONDS:
+                    prompt_shown.set()  # output came, then a pause: the shell waits for input
         finally:
             done.set()
             if saved is not None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from containervps.api.app import create_app
 from containervps.config import Settings, get_settings
 from containervps.lxd import Lxd
 from containervps.services import tenants, tokens
@@ -40,6 +42,13 @@ def cp_settings_fixture(settings: Settings, ready_host: Lxd) -> Iterator[Setting
     yield get_settings()
     mp.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module", name="client")
+def client_fixture(cp_settings: Settings) -> Iterator[TestClient]:
+    """The API app in-process, with its worker running, for one test module."""
+    with TestClient(create_app()) as c:
+        yield c
 
 
 @dataclass(frozen=True)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from control_plane_support import (
+    client_fixture,  # noqa: F401
     cp_settings_fixture,  # noqa: F401
     wait_action,
 )
 from fastapi.testclient import TestClient
 
-from containervps.api.app import create_app
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.services import tokens
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
-
-
-@pytest.fixture(scope="module")
-def client(cp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def test_admin_manages_tenants_quotas_tokens_and_plans(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from control_plane_support import (
+    client_fixture,  # noqa: F401
     cp_settings_fixture,  # noqa: F401
     make_tenant,
     wait_action,
@@ -22,12 +23,6 @@ from containervps.services import tokens
 from containervps.services.tenants import QuotaSpec
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
-
-
-@pytest.fixture(scope="module")
-def client(cp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def _rows(settings: Settings, tenant_id: int) -> tuple[int, int]:

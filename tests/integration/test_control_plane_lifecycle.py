@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from control_plane_support import (
+    client_fixture,  # noqa: F401
     cp_settings_fixture,  # noqa: F401
     make_tenant,
     wait_action,
 )
 from fastapi.testclient import TestClient
 
-from containervps.api.app import create_app
 from containervps.config import Settings
 from containervps.errors import LxdError
 from containervps.lxd import Lxd
 from containervps.services import audit
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
-
-
-@pytest.fixture(scope="module")
-def client(cp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def test_lifecycle_applies_plan_limits_in_a_restricted_project(

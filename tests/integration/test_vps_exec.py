@@ -5,24 +5,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
-from control_plane_support import cp_settings_fixture, make_tenant, wait_action  # noqa: F401
+from control_plane_support import client_fixture, cp_settings_fixture, make_tenant, wait_action  # noqa: F401
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from containervps.api.app import create_app
 from containervps.config import Settings
 from containervps.lxd import Lxd
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
-
-
-@pytest.fixture(scope="module")
-def client(cp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

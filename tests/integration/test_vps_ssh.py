@@ -5,15 +5,13 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from control_plane_support import cp_settings_fixture, make_tenant, wait_action  # noqa: F401
+from control_plane_support import client_fixture, cp_settings_fixture, make_tenant, wait_action  # noqa: F401
 from fastapi.testclient import TestClient
 from vps_support import build_deb, make_key, ssh, wait_for_ssh
 
-from containervps.api.app import create_app
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.services.reconcile import Reconciler
@@ -21,12 +19,6 @@ from containervps.services.reconcile import Reconciler
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
 PROJECT_KEYS_ADDED = ("restricted.devices.proxy", "restricted.snapshots")
-
-
-@pytest.fixture(scope="module")
-def client(cp_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
-        yield c
 
 
 def _create(client: TestClient, headers: dict[str, str], body: dict) -> dict:

@@ -30,7 +30,7 @@ from containervps.errors import ContainerVpsError, HostSetupError
 from containervps.lxd import Lxd
 from containervps.lxd.direct import DirectPylxd
 from containervps.lxd.locks import instance_create_lock
-from containervps.services import tenants, tokens
+from containervps.services import access, tenants, tokens
 from containervps.services.capabilities import egress_support
 from containervps.services.plans import instance_limits, plan_limits
 
@@ -195,12 +195,13 @@ def run_api_bench(
     direct = DirectPylxd(project=project, socket=settings.lxd_socket)
 
     def direct_create(name: str) -> None:
-        # The same host-wide create lock as the control plane (LXD's idmap race), no more.
+        # The same host-wide create lock as the control plane (LXD's idmap race), no more, and
+        # the same devices: a server's SSH port forward is an LXD proxy device (~1 s of start).
         direct.create_and_start(
             name=name,
             image=image,
             config=config,
-            devices=devices,
+            devices={**devices, "ssh": access.ssh_proxy_device(settings, _free_port())},
             profiles=["default"],
             create_lock=instance_create_lock(settings.lxd_create_lock),
         )

@@ -19,7 +19,6 @@ from containervps.services.system import require_tool, run
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PASSWORD_DROPIN",
     "allocate_ssh_port",
     "hold_password_hash",
     "install_access",
@@ -30,11 +29,6 @@ __all__ = [
 ]
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
-PASSWORD_DROPIN = "/etc/ssh/sshd_config.d/60-containervps-root-password.conf"
-PASSWORD_DROPIN_TEXT = (
-    "# containervps: created without SSH keys, so root logs in with the generated password\n"
-    "PermitRootLogin yes\nPasswordAuthentication yes\n"
-)
 # Replaces root's hash in /etc/shadow: works with BusyBox (no chpasswd) and Debian alike.
 # Crypt hashes use only [A-Za-z0-9./$], none of which is special in a sed replacement.
 SET_HASH_SCRIPT = 'sed -i "s|^root:[^:]*:|root:$CVPS_ROOT_HASH:|" /etc/shadow'
@@ -115,25 +109,16 @@ def take_password_hash(server_id: int) -> str | None:
         return _pending.pop(server_id, None)
 
 
-def install_access(lxd: Lxd, server: Server, *, password: bool) -> None:
-    """Write root's authorized_keys (and, for password logins, an sshd drop-in) into the disk."""
+def install_access(lxd: Lxd, server: Server) -> None:
+    """Write root's authorized_keys into the disk (password logins are allowed by the image)."""
+    if not server.ssh_keys:
+        return
     name, project = server.lxd_name, server.lxd_project
-    if server.ssh_keys:
-        lxd.files.mkdir(name=name, project=project, path="/root/.ssh", mode=0o700)
-        content = "".join(line + "\n" for line in server.ssh_keys).encode()
-        lxd.files.push(
-            name=name,
-            project=project,
-            path="/root/.ssh/authorized_keys",
-            content=content,
-            mode=0o600,
-        )
-    if password:
-        for directory in ("/etc/ssh", "/etc/ssh/sshd_config.d"):
-            lxd.files.mkdir(name=name, project=project, path=directory)
-        lxd.files.push(
-            name=name, project=project, path=PASSWORD_DROPIN, content=PASSWORD_DROPIN_TEXT.encode()
-        )
+    lxd.files.mkdir(name=name, project=project, path="/root/.ssh", mode=0o700)
+    content = "".join(line + "\n" for line in server.ssh_keys).encode()
+    lxd.files.push(
+        name=name, project=project, path="/root/.ssh/authorized_keys", content=content, mode=0o600
+    )
 
 
 def set_root_password(lxd: Lxd, server: Server, hashed: str) -> None:

@@ -33,7 +33,7 @@ def create_instance(
             "action_id": str(action_id),
         },
     )
-    access.install_access(lxd, server, password=not server.ssh_keys)
+    access.install_access(lxd, server)
     return info.status
 
 

@@ -59,6 +59,10 @@ END {
 
 NETWORKD_ETH0 = "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n"
 
+# Root's password stays locked unless the platform sets one (a server created without SSH keys),
+# so allowing root password logins opens nothing on servers that use keys.
+SSHD_ROOT_LOGIN = "# containervps\nPermitRootLogin yes\nPasswordAuthentication yes\n"
+
 # Host keys are made at first boot so that no two VPSs share them.
 SSH_HOSTKEYS_DROPIN = """\
 [Service]
@@ -136,6 +140,7 @@ def build_debian(root: Path, recipe: ImageRecipe, *, package_cache: Path) -> Non
     )
     _write(root / "etc/systemd/network/10-eth0.network", NETWORKD_ETH0)
     _write(root / "etc/systemd/system/ssh.service.d/hostkeys.conf", SSH_HOSTKEYS_DROPIN)
+    _write(root / "etc/ssh/sshd_config.d/60-containervps.conf", SSHD_ROOT_LOGIN)
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     resolv = root / "etc/resolv.conf"

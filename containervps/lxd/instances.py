@@ -161,7 +161,15 @@ class Instances:
         """Delete an instance (stopping it first when ``force``); absent is fine."""
         try:
             if force and self.get(name=name, project=project).status != "Stopped":
-                self.set_state(name=name, project=project, action="stop", force=True)
+                try:
+                    self.set_state(name=name, project=project, action="stop", force=True)
+                except LxdNotFound:
+                    raise
+                except LxdError:
+                    # A VPS that filled its disk quota stops, but LXD's post-stop chown then
+                    # fails ("disk quota exceeded"): go on when it did stop.
+                    if self.get(name=name, project=project).status != "Stopped":
+                        raise
             self.api.request(
                 "delete", f"/instances/{name}", project=project, what=f"delete instance {name}"
             )

@@ -113,3 +113,7 @@ def test_image_runs_with_enforced_limits(
     assert "space" in fill.stderr.lower() or "quota" in fill.stderr.lower(), fill.stderr
     written_mib = int(run("stat", "-c", "%s", "/root/fill").stdout.strip()) // 2**20
     assert written_mib <= DISK_MIB[image]
+
+    # A VPS whose disk is full can still be deleted (LXD's post-stop chown may hit the quota).
+    lxd.instances.delete(name=name, project=project)
+    assert not lxd.instances.exists(name=name, project=project)

@@ -64,10 +64,29 @@ def egress_support(settings: Settings, lxd: Lxd) -> EgressSupport:
         return support
 
 
+def egress_refusal(lxd: Lxd, *, name: str, project: str, network: str) -> str | None:
+    """Apply an 8 Mbit/s egress limit to a running container's eth0; LXD's refusal, or None."""
+    try:
+        lxd.instances.update(
+            name=name,
+            project=project,
+            devices={
+                "eth0": {
+                    "type": "nic",
+                    "network": network,
+                    "name": "eth0",
+                    "limits.egress": "8Mbit",
+                }
+            },
+        )
+    except LxdError as exc:
+        return str(exc.details.get("lxd", exc.brief))
+    return None
+
+
 def _probe(settings: Settings, lxd: Lxd) -> tuple[EgressSupport, bool]:
     """(support, conclusive): an inconclusive probe is not cached."""
     name = f"cvps-probe-{secrets.token_hex(3)}"
-    nic = {"type": "nic", "nictype": "bridged", "parent": settings.bridge, "name": "eth0"}
     try:
         try:
             lxd.instances.create(
@@ -75,23 +94,18 @@ def _probe(settings: Settings, lxd: Lxd) -> tuple[EgressSupport, bool]:
                 project="default",
                 image="busybox",
                 profiles=[settings.profile],
-                devices={"eth0": nic},
                 tags={"probe": "egress"},
+                start=True,
             )
-            lxd.instances.set_state(name=name, project="default", action="start")
         except LxdUnavailable:
             raise
         except ContainerVpsError as exc:
             # Cannot tell; do not promise a limit we have not seen work.
             return EgressSupport(False, f"egress limit not verified: {exc.brief}"), False
-        try:
-            lxd.instances.update(
-                name=name, project="default", devices={"eth0": {**nic, "limits.egress": "8Mbit"}}
-            )
-        except LxdError as exc:
-            reason = str(exc.details.get("lxd", exc.brief)).splitlines()[0]
+        refusal = egress_refusal(lxd, name=name, project="default", network=settings.bridge)
+        if refusal is not None:
             # LXD wraps the kernel's answer: keep the part after the last "Error: ".
-            reason = reason.rsplit("Error: ", 1)[-1].rstrip(".")
+            reason = refusal.splitlines()[0].rsplit("Error: ", 1)[-1].rstrip(".")
             log.warning("NIC egress limit not enforceable", extra={"reason": reason})
             return EgressSupport(False, f"this host cannot limit egress (LXD: {reason})"), True
     finally:

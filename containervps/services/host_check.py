@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from containervps.config import Settings
-from containervps.errors import ContainerVpsError, LxdError
+from containervps.errors import ContainerVpsError
 from containervps.lxd import Lxd, connect
 from containervps.services import daemons, qemu
+from containervps.services.capabilities import egress_refusal
 from containervps.services.host_setup import IDMAP_SIZE
 
 log = logging.getLogger(__name__)
@@ -298,22 +299,8 @@ class HostCheck:
         )
 
     def _egress(self, lxd: Lxd, name: str) -> Probe:
-        s = self.settings
-        try:
-            lxd.instances.update(
-                name=name,
-                project="default",
-                devices={
-                    "eth0": {
-                        "type": "nic",
-                        "network": s.bridge,
-                        "name": "eth0",
-                        "limits.egress": f"{PROBE_INGRESS_MBIT}Mbit",
-                    }
-                },
-            )
-        except LxdError as exc:
-            reason = exc.details.get("lxd", exc.brief)
+        reason = egress_refusal(lxd, name=name, project="default", network=self.settings.bridge)
+        if reason is not None:
             return Probe(
                 "NIC egress limit",
                 "missing",

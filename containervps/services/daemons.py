@@ -6,6 +6,7 @@ itself (this project's CI machines have no systemd).
 
 from __future__ import annotations
 
+import errno
 import logging
 import subprocess
 import time
@@ -35,8 +36,24 @@ def has_systemd() -> bool:
 
 
 def lxcfs_active() -> bool:
-    """lxcfs is mounted (containers then see their own limits in /proc)."""
-    return (LXCFS_DIR / "proc" / "meminfo").exists()
+    """lxcfs is mounted and answering (containers then see their own limits in /proc)."""
+    try:
+        return (LXCFS_DIR / "proc" / "meminfo").exists()
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:  # the mount outlived its lxcfs process
+            return False
+        raise
+
+
+def _release_stale_lxcfs_mount() -> None:
+    """Detach an lxcfs FUSE mount whose daemon died (a host restart without unmounting it)."""
+    try:
+        (LXCFS_DIR / "proc").exists()
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            raise
+        log.warning("lxcfs mount on %s is stale (its daemon is gone); detaching it", LXCFS_DIR)
+        run(["umount", "-l", str(LXCFS_DIR)], what="detach the stale lxcfs mount")
 
 
 def lxd_answers(settings: Settings) -> bool:
@@ -91,6 +108,7 @@ def ensure_lxcfs(settings: Settings) -> DaemonStatus:
     if lxcfs_active():
         return DaemonStatus("lxcfs", False, f"mounted on {LXCFS_DIR}")
     log_file = settings.log_dir / "lxcfs.log"
+    _release_stale_lxcfs_mount()
     if has_systemd():
         run(["systemctl", "start", "lxcfs"], what="start lxcfs")
     else:

@@ -46,8 +46,39 @@ class HostObjects:
             what=f"create {driver} storage pool {name}",
         )
 
+    def list_pools(self) -> list[StoragePoolInfo]:
+        metas = self.api.request(
+            "get", "/storage-pools", params={"recursion": "1"}, what="list storage pools"
+        )
+        return [
+            StoragePoolInfo(name=m["name"], driver=m["driver"], config=m.get("config", {}))
+            for m in metas
+        ]
+
+    def patch_pool(self, name: str, config: dict[str, str]) -> None:
+        self.api.request(
+            "patch", f"/storage-pools/{name}", json={"config": config}, what=f"update pool {name}"
+        )
+
+    def delete_image_volumes(self, pool: str) -> None:
+        """Drop the image copies LXD caches in a pool (instances made from them stay intact)."""
+        for url in self.api.request(
+            "get", f"/storage-pools/{pool}/volumes/image", what=f"list images in pool {pool}"
+        ):
+            fingerprint = url.rsplit("/", 1)[-1]
+            self.api.request(
+                "delete",
+                f"/storage-pools/{pool}/volumes/image/{fingerprint}",
+                what=f"delete image volume {fingerprint[:12]} in pool {pool}",
+            )
+
     def delete_pool(self, name: str) -> None:
-        self.api.request("delete", f"/storage-pools/{name}", what=f"delete pool {name}")
+        """Delete a pool and its cached image volumes; absent is fine."""
+        try:
+            self.delete_image_volumes(name)
+            self.api.request("delete", f"/storage-pools/{name}", what=f"delete pool {name}")
+        except LxdNotFound:
+            return
 
     def pool_resources(self, name: str) -> dict[str, Any]:
         """Space and inode usage of a pool."""

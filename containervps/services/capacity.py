@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -71,25 +73,31 @@ def _mem_total_mib() -> int:
     raise OSError("MemTotal missing from /proc/meminfo")
 
 
+def _server_disk_dir(settings: Settings, lxd: Lxd) -> Path:
+    """Where LXD keeps pool loop files (server disks are sparse files there)."""
+    pool = lxd.host.get_pool(settings.storage_pool)
+    source = Path(pool.config.get("source", "/")) if pool else Path("/")
+    return source.parent if source.suffix == ".img" else source
+
+
 _cache: dict[str, tuple[float, HostCapacity]] = {}
 _cache_lock = threading.Lock()
 
 
 def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
-    """Host CPUs, MemTotal and pool size times the overcommit ratios (cached a few minutes)."""
+    """Host CPUs, MemTotal and disk space times the overcommit ratios (cached a few minutes)."""
     key = f"{settings.storage_pool}:{settings.cpu_overcommit}:{settings.memory_overcommit}:"
     key += f"{settings.disk_overcommit}:{settings.max_containers}"
     with _cache_lock:
         hit = _cache.get(key)
         if hit and time.monotonic() - hit[0] < CAPACITY_TTL:
             return hit[1]
-    space = lxd.host.pool_resources(settings.storage_pool).get("space", {})
-    pool_gib = int(space.get("total", 0)) // 2**30
+    disk_gib = shutil.disk_usage(_server_disk_dir(settings, lxd)).total // 2**30
     capacity = HostCapacity(
         servers=settings.max_containers,
         vcpus=int((os.cpu_count() or 1) * settings.cpu_overcommit),
         memory_mib=int(_mem_total_mib() * settings.memory_overcommit),
-        disk_gib=int(pool_gib * settings.disk_overcommit),
+        disk_gib=int(disk_gib * settings.disk_overcommit),
     )
     with _cache_lock:
         _cache[key] = (time.monotonic(), capacity)

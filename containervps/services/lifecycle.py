@@ -16,7 +16,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Action, Quota, Server, utcnow
 from containervps.errors import Conflict, ContainerVpsError, LxdError, LxdNotFound, NotFound
 from containervps.lxd import Lxd, connect
-from containervps.services import changes, provision
+from containervps.services import changes, provision, server_disks
 from containervps.services.actions import POWER_COMMANDS, finish, set_progress
 from containervps.services.snapshots import forget_snapshots
 from containervps.services.tenants import ensure_project
@@ -124,15 +124,21 @@ def _create_instance(settings: Settings, lxd: Lxd, action: Action, server: Serve
 
 def _delete(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Action:
     assert action.id is not None and server.id is not None
-    if _ours(lxd, server):
-        lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
-        lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
+    _delete_instance_and_disk(lxd, server)
     forget_snapshots(settings, server.id)
     return finish(
         settings,
         action.id,
         server_update={"status": "deleted", "deleted_at": utcnow(), "status_detail": None},
     )
+
+
+def _delete_instance_and_disk(lxd: Lxd, server: Server) -> None:
+    """Delete the server's instance (only if tagged as ours), then its disk pool."""
+    if _ours(lxd, server):
+        lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
+        lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
+    server_disks.delete_disk(lxd, server)
 
 
 def _power(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Action:
@@ -180,9 +186,7 @@ def instance_status(lxd: Lxd, server: Server) -> str:
 def rollback_create(settings: Settings, lxd: Lxd, server: Server, *, reason: str) -> bool:
     """Delete this server's instance (only if tagged as ours) and free its quota."""
     try:
-        if _ours(lxd, server):
-            lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
-            lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
+        _delete_instance_and_disk(lxd, server)
     except ContainerVpsError as exc:
         log.warning("rollback pending", extra={"server": server.id, "error": exc.one_line()})
         _update_server(settings, server.id, status="error", detail=f"rollback pending: {reason}")

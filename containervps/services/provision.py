@@ -5,7 +5,7 @@ from __future__ import annotations
 from containervps.config import Settings
 from containervps.db.models import Server
 from containervps.lxd import Lxd
-from containervps.services import access
+from containervps.services import access, server_disks
 from containervps.services.plans import instance_limits
 
 __all__ = ["create_instance", "start_with_password"]
@@ -14,10 +14,12 @@ __all__ = ["create_instance", "start_with_password"]
 def create_instance(
     settings: Settings, lxd: Lxd, server: Server, *, action_id: int, image: str
 ) -> str:
-    """Create the tagged container with the plan's limits and SSH access; return its status."""
-    config, devices = instance_limits(
-        server.limits, pool=settings.storage_pool, network=settings.bridge
-    )
+    """Create the tagged container on its own disk with the plan's limits and SSH access.
+
+    Returns the container's LXD status.
+    """
+    pool = server_disks.ensure_disk(settings, lxd, server)
+    config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge)
     if server.ssh_port:
         devices["ssh"] = access.ssh_proxy_device(settings, server.ssh_port)
     info = lxd.instances.create(
@@ -33,6 +35,7 @@ def create_instance(
             "action_id": str(action_id),
         },
     )
+    lxd.host.delete_image_volumes(pool)  # the container keeps its blocks; the pool its space
     access.install_access(lxd, server)
     return info.status
 

@@ -18,6 +18,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Action, Orphan, Quota, Server, Tenant, utcnow
 from containervps.errors import ContainerVpsError, LxdNotFound
 from containervps.lxd import InstanceInfo, Lxd
+from containervps.services import server_disks
 from containervps.services.actions import runner_alive, this_runner
 from containervps.services.lifecycle import STATUS_FROM_LXD, rollback_create, run_action
 from containervps.services.tenants import ensure_project, project_config
@@ -61,6 +62,7 @@ class Reconciler:
         instances = self._instances()
         findings += self._drift(instances, dry_run)
         findings += self._orphans(instances, dry_run)
+        findings += self._orphan_disks(instances, dry_run)
         for f in findings:
             log.info("reconcile", extra={"kind": f.kind, "target": f.target, "applied": f.applied})
         return findings
@@ -261,4 +263,31 @@ class Reconciler:
                 for key, row in seen.items():
                     if key not in still:
                         session.delete(session.get(Orphan, row.id))
+        return findings
+
+    # --- disk pools of servers that are gone ----------------------------------------------
+    def _orphan_disks(
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+    ) -> list[Finding]:
+        """Delete tagged server pools with no live server and no instance (no data is left)."""
+        projects = self._projects()
+        with session_scope(self.settings) as session:
+            live = {
+                server_disks.pool_name(s)
+                for s in session.exec(select(Server).where(col(Server.deleted_at).is_(None))).all()
+            }
+        findings = []
+        for pool in self.lxd.host.list_pools():
+            project, _, name = pool.name.partition("_")
+            server_id = pool.config.get(server_disks.TAG)
+            if project not in projects or server_id is None or pool.name in live:
+                continue
+            if (project, name) in instances:
+                continue  # an orphan instance still uses it: deleted with it after the grace
+            target = f"pool:{pool.name}"
+            if not dry_run:
+                self.lxd.host.delete_pool(pool.name)
+            findings.append(
+                Finding("orphan_disk", target, f"server {server_id} is gone", not dry_run)
+            )
         return findings

@@ -10,7 +10,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Action, Plan, Quota, Server
 from containervps.errors import Conflict, ContainerVpsError, InvalidInput
 from containervps.lxd import Lxd
-from containervps.services import capacity
+from containervps.services import capacity, server_disks
 from containervps.services.actions import finish, this_runner
 from containervps.services.capabilities import egress_support
 from containervps.services.idempotency import Accepted, remember, replay, request_hash
@@ -25,14 +25,6 @@ RESERVATION = ("plan", "vcpus", "memory_mib", "disk_gib", "processes", "limits")
 # A shrink keeps this share of the new disk free. btrfs cannot take back a quota set below
 # what is used: even raising it again then fails with EDQUOT (measured on LXD 5.0.2).
 SHRINK_HEADROOM = 0.10
-
-
-def _disk_used(lxd: Lxd, server: Server) -> int:
-    """Bytes on the root disk, after a sync inside so that btrfs's accounting is current."""
-    name, project = server.lxd_name, server.lxd_project
-    if lxd.instances.get(name=name, project=project).status == "Running":
-        lxd.instances.exec(name=name, project=project, command=["sync"], timeout=60)
-    return lxd.instances.state(name=name, project=project).disk_usage_bytes
 
 
 def _plan_disk_gib(settings: Settings, plan: str) -> int | None:
@@ -60,7 +52,8 @@ def request_resize(
     shrinking = (new_disk := _plan_disk_gib(settings, plan)) is not None and (
         new_disk < current.disk_gib
     )
-    used = _disk_used(lxd, current) if shrinking else 0  # LXD calls: outside the write lock
+    # LXD calls go outside the write lock.
+    used = server_disks.disk_used_bytes(lxd, current) if shrinking else 0
     with session_scope(settings, immediate=True) as session:
         server = live_server(session, server_id=server_id, tenant_id=tenant_id)
         earlier = replay(
@@ -128,8 +121,10 @@ def request_resize(
 
 
 def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any]) -> None:
-    config, devices = instance_limits(limits, pool=settings.storage_pool, network=settings.bridge)
+    pool = server_disks.pool_name(server)
+    config, devices = instance_limits(limits, pool=pool, network=settings.bridge)
     name, project = server.lxd_name, server.lxd_project
+    server_disks.resize_disk(lxd, server, int(limits["disk"]["value"]))
     cpu = config.pop("limits.cpu")
     # PATCH merges by device name: the SSH proxy device stays as it is. limits.cpu goes last
     # and alone: LXD 5.0.2 rebalances CPU sets from the previous value (nproc inside lags one

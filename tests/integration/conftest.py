@@ -26,12 +26,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def delete_project(lxd: Lxd, name: str) -> None:
-    """Delete a project with every instance and profile in it."""
-    if lxd.host.get_project(name) is None:
-        return
-    for inst in lxd.instances.all(project=name):
-        lxd.instances.delete(name=inst.name, project=name)
-    lxd.host.delete_project(name)
+    """Delete a project with every instance and profile in it, and its servers' disk pools."""
+    if lxd.host.get_project(name) is not None:
+        for inst in lxd.instances.all(project=name):
+            lxd.instances.delete(name=inst.name, project=name)
+        lxd.host.delete_project(name)
+    for pool in lxd.host.list_pools():
+        if pool.name.startswith(f"{name}_"):
+            lxd.host.delete_pool(pool.name)
 
 
 def _is_stale(lxd: Lxd, project: str) -> bool:
@@ -48,9 +50,13 @@ def lxd(settings: Settings, run_id: str) -> Iterator[Lxd]:
     """The real LXD. Test projects of crashed runs are removed first, this run's at the end
     (a test run on the same host at the same time keeps its fresh projects)."""
     client = connect(settings)
-    for project in client.host.list_projects():
+    projects = client.host.list_projects()
+    for project in projects:
         if project.startswith(TEST_PROJECT_PREFIX) and _is_stale(client, project):
             delete_project(client, project)
+    for pool in client.host.list_pools():
+        if pool.name.startswith(TEST_PROJECT_PREFIX) and pool.name.split("_")[0] not in projects:
+            client.host.delete_pool(pool.name)
     yield client
     for project in client.host.list_projects():
         if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):

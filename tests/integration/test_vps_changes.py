@@ -104,8 +104,9 @@ def test_delete_protection(client: TestClient, cp_settings: Settings, ready_host
     _ok(client, client.delete(f"/v1/servers/{sid}", headers=h), h)
 
 
-def _sizes(client: TestClient, h: dict, sid: int) -> tuple[int, int, str]:
-    """nproc, MemTotal in MiB as `free -m` shows it, and PID 1's start time (reboot marker).
+def _sizes(client: TestClient, h: dict, sid: int) -> tuple[int, int, int, str]:
+    """nproc, MemTotal in MiB as `free -m` shows it, the size of / in GiB as `df` shows it,
+    and PID 1's start time (reboot marker).
 
     /usr/bin/free by path: BusyBox's sh runs its own `free` applet first, and that one asks
     sysinfo(2), which LXD 5.0 does not virtualise (the image's /usr/bin/free reads lxcfs).
@@ -114,15 +115,16 @@ def _sizes(client: TestClient, h: dict, sid: int) -> tuple[int, int, str]:
         client,
         h,
         sid,
-        "nproc; /usr/bin/free -m | awk '/^Mem:/{print $2}'; cut -d' ' -f22 /proc/1/stat",
+        "nproc; /usr/bin/free -m | awk '/^Mem:/{print $2}'; df -k / | awk 'NR==2{print $2}'; "
+        "cut -d' ' -f22 /proc/1/stat",
     )
-    nproc, mem, started = out.split()
-    return int(nproc), int(mem), started
+    nproc, mem, disk_kib, started = out.split()
+    return int(nproc), int(mem), round(int(disk_kib) / 2**20), started
 
 
 def _wait_sizes(
-    client: TestClient, h: dict, sid: int, want: tuple[int, int, str]
-) -> tuple[int, int, str]:
+    client: TestClient, h: dict, sid: int, want: tuple[int, int, int, str]
+) -> tuple[int, int, int, str]:
     """LXD rebalances CPU sets in the background: give a new limits.cpu a few seconds."""
     seen = _sizes(client, h, sid)
     for _ in range(40):
@@ -176,19 +178,16 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     name = f"rs-{secrets.token_hex(3)}"
     body = {"name": name, "plan": "nano", "image": "busybox"}
     sid = _ok(client, client.post("/v1/servers", json=body, headers=h), h)["server"]["id"]
-    nproc, mem, booted = _sizes(client, h, sid)
-    assert (nproc, mem) == (1, 256)
+    nproc, mem, disk, booted = _sizes(client, h, sid)
+    assert (nproc, mem, disk) == (1, 256, 2)  # the nano plan, not the host
 
     _ok(
         client,
         client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": "small"}, headers=h),
         h,
     )
-    assert _wait_sizes(client, h, sid, (2, 1024, booted)) == (
-        2,
-        1024,
-        booted,
-    )  # live: PID 1 is the same process
+    # Live (PID 1 is the same process), and the disk grew online.
+    assert _wait_sizes(client, h, sid, (2, 1024, 10, booted)) == (2, 1024, 10, booted)
     inst = ready_host.instances.get(name=name, project=tenant.project)
     assert (
         inst.devices["root"]["size"] == "10GiB"
@@ -202,7 +201,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": "nano"}, headers=h),
         h,
     )
-    assert _wait_sizes(client, h, sid, (1, 256, booted)) == (1, 256, booted)
+    assert _wait_sizes(client, h, sid, (1, 256, 2, booted)) == (1, 256, 2, booted)
 
     # Bad input leaves the server as it was.
     r = client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": big}, headers=h)
@@ -228,3 +227,13 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         == "2GiB"
     )
     _sh(client, h, sid, "rm /root/fill; sync")
+    # Once it fits, the filesystem shrinks online too; deleting the server frees its disk.
+    _ok(
+        client,
+        client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": tiny}, headers=h),
+        h,
+    )
+    assert _wait_sizes(client, h, sid, (1, 256, 1, booted)) == (1, 256, 1, booted)
+    assert ready_host.host.get_pool(f"{tenant.project}_{name}") is not None
+    _ok(client, client.delete(f"/v1/servers/{sid}", headers=h), h)
+    assert ready_host.host.get_pool(f"{tenant.project}_{name}") is None

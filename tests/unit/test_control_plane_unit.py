@@ -32,12 +32,12 @@ class FakeHost:
     def server_info(self) -> None:
         return None
 
-    def pool_resources(self, name: str) -> dict[str, Any]:
-        return {"space": {"total": 40 * 2**30}}
+    def get_pool(self, name: str) -> None:
+        return None  # capacity then measures the root filesystem
 
 
 class FakeLxd:
-    """Only what admission touches: LXD answers and the pool size."""
+    """Only what admission touches: LXD answers and where pools live."""
 
     host = FakeHost()
 

@@ -6,7 +6,6 @@ import logging
 import secrets
 import socket
 import string
-import threading
 
 from sqlmodel import Session, col, select
 
@@ -20,12 +19,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "allocate_ssh_port",
-    "hold_password_hash",
     "install_access",
     "new_root_password",
     "set_root_password",
     "ssh_proxy_device",
-    "take_password_hash",
 ]
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -90,23 +87,6 @@ def new_root_password(settings: Settings) -> tuple[str, str]:
         [openssl, "passwd", "-6", "-stdin"], what="hash root password", input_text=password
     )
     return password, hashed.strip()
-
-
-# Password hashes wait here, in this process only, from the request to the worker thread.
-_pending: dict[int, str] = {}
-_pending_lock = threading.Lock()
-
-
-def hold_password_hash(server_id: int, hashed: str) -> None:
-    """Keep a hash for the worker that builds the server."""
-    with _pending_lock:
-        _pending[server_id] = hashed
-
-
-def take_password_hash(server_id: int) -> str | None:
-    """The held hash of a server (once), or None."""
-    with _pending_lock:
-        return _pending.pop(server_id, None)
 
 
 def install_access(lxd: Lxd, server: Server) -> None:

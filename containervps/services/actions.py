@@ -15,6 +15,7 @@ from containervps.db.models import Action, Server, utcnow
 from containervps.errors import NotFound
 
 __all__ = [
+    "PASSWORD_HASH",
     "POWER_COMMANDS",
     "finish",
     "get_action",
@@ -24,6 +25,9 @@ __all__ = [
     "this_runner",
     "wait_action",
 ]
+
+# Action parameter holding a new root password's crypt hash until the action ends.
+PASSWORD_HASH = "root_password_hash"
 
 # command -> (transitional server status, final server status)
 POWER_COMMANDS: dict[str, tuple[str, str]] = {
@@ -135,6 +139,8 @@ def finish(
         if action is None:
             raise NotFound(f"action {action_id} not found")
         action.finished = utcnow()
+        if PASSWORD_HASH in action.params:  # kept only while the action may still need it
+            action.params = {k: v for k, v in action.params.items() if k != PASSWORD_HASH}
         if error is None:
             action.status, action.progress = "success", 100
         else:

@@ -10,7 +10,7 @@ from containervps.db.models import Action, Image, Server
 from containervps.errors import Conflict, InvalidInput, LxdNotFound
 from containervps.lxd import Lxd
 from containervps.services import access, provision
-from containervps.services.actions import finish, set_progress, this_runner
+from containervps.services.actions import PASSWORD_HASH, finish, set_progress, this_runner
 from containervps.services.idempotency import Accepted, remember, replay, request_hash
 from containervps.services.resize import request_resize, run_resize
 from containervps.services.servers import ensure_idle, live_server, raise_protected
@@ -58,7 +58,7 @@ def request_rebuild(
             command="rebuild_server",
             request_id=request_id,
             runner=this_runner(),
-            params={"image": image},
+            params={"image": image, **({PASSWORD_HASH: password_hash} if password_hash else {})},
         )
         session.add(action)
         session.flush()
@@ -70,8 +70,6 @@ def request_rebuild(
             request_hash=rhash,
             accepted=accepted,
         )
-    if password_hash:
-        access.hold_password_hash(server_id, password_hash)
     return accepted
 
 
@@ -111,7 +109,7 @@ def _rebuild(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Ac
     set_progress(settings, action.id, 30)
     status = provision.create_instance(settings, lxd, server, action_id=action.id, image=image)
     set_progress(settings, action.id, 70)
-    provision.start_with_password(lxd, server, status=status)
+    provision.start_with_password(lxd, server, action, status=status)
     return finish(
         settings,
         action.id,

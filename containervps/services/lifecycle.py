@@ -101,7 +101,7 @@ def _create(
         lxd.operations.wait_idle(name=name, project=project)
         status = lxd.instances.get(name=name, project=project).status
     set_progress(settings, action.id, 60)
-    provision.start_with_password(lxd, server, status=status)
+    provision.start_with_password(lxd, server, action, status=status)
     return finish(settings, action.id, server_update={"status": "running", "status_detail": None})
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from containervps.config import Settings
-from containervps.db.models import Server
+from containervps.db.models import Action, Server
 from containervps.lxd import Lxd
 from containervps.services import access, server_disks
+from containervps.services.actions import PASSWORD_HASH
 from containervps.services.plans import instance_limits
 
 __all__ = ["create_instance", "start_with_password"]
@@ -40,12 +41,14 @@ def create_instance(
     return info.status
 
 
-def start_with_password(lxd: Lxd, server: Server, *, status: str) -> None:
-    """Start the container unless running, then set a root password held for it (if any)."""
+def start_with_password(lxd: Lxd, server: Server, action: Action, *, status: str) -> None:
+    """Start the container unless running, then set the root password the action holds.
+
+    The action keeps only the crypt hash, and only until it finishes, so that work resumed
+    after a crash still sets the password the tenant was shown.
+    """
     if status != "Running":
         lxd.instances.set_state(name=server.lxd_name, project=server.lxd_project, action="start")
-    # Held in memory only: work resumed after a restart has no password to set.
-    assert server.id is not None
-    password_hash = access.take_password_hash(server.id)
+    password_hash = action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)

@@ -13,7 +13,7 @@ from containervps.db.models import Action, Image, Quota, Server, Tenant
 from containervps.errors import Conflict, Forbidden, InvalidInput, Locked, NotFound
 from containervps.lxd import Lxd
 from containervps.services import access, capacity
-from containervps.services.actions import POWER_COMMANDS, this_runner
+from containervps.services.actions import PASSWORD_HASH, POWER_COMMANDS, this_runner
 from containervps.services.capabilities import egress_support
 from containervps.services.idempotency import Accepted, remember, replay, request_hash
 from containervps.services.plans import get_plan, plan_limits
@@ -152,6 +152,7 @@ def create_server(
             command="create_server",
             request_id=request_id,
             runner=this_runner(),
+            params={PASSWORD_HASH: password_hash} if password_hash else {},
         )
         session.add(action)
         session.flush()
@@ -159,9 +160,6 @@ def create_server(
         remember(
             session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash, accepted=accepted
         )
-    if password_hash is not None:
-        assert server.id is not None
-        access.hold_password_hash(server.id, password_hash)
     return accepted
 
 

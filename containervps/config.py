@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the disk holding LXD's pools
     nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip
     shutdown_timeout: int = 30  # seconds a graceful shutdown may take before a hard stop
+    ipv4_wait_seconds: float = 20.0  # a create waits this long for DHCP; later the reconciler
     action_workers: int = 8  # threads running LXD work in the API process
     reconcile_interval: float = 60.0  # seconds between reconciler passes in `serve` (0: off)
     orphan_grace_seconds: float = 3600.0  # tagged orphans are deleted after this long

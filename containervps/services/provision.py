@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from containervps.config import Settings
 from containervps.db.models import Action, Server
+from containervps.errors import LxdError
 from containervps.lxd import Lxd
 from containervps.services import access, server_disks
 from containervps.services.actions import PASSWORD_HASH
 from containervps.services.plans import instance_limits
 
-__all__ = ["create_instance", "start_with_password"]
+__all__ = ["create_instance", "start_with_password", "wait_ipv4"]
 
 
 def create_instance(
@@ -52,3 +53,14 @@ def start_with_password(lxd: Lxd, server: Server, action: Action, *, status: str
     password_hash = action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)
+
+
+def wait_ipv4(settings: Settings, lxd: Lxd, server: Server) -> str | None:
+    """The server's address once DHCP gave it one (None after the wait: the reconciler fills
+    it in later)."""
+    try:
+        return lxd.instances.wait_for_ipv4(
+            name=server.lxd_name, project=server.lxd_project, timeout=settings.ipv4_wait_seconds
+        )
+    except LxdError:
+        return None

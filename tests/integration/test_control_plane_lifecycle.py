@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from control_plane_support import (
     client_fixture,  # noqa: F401
@@ -40,6 +42,9 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
     sid = server["id"]
     shown = client.get(f"/v1/servers/{sid}", headers=h).json()["server"]
     assert shown["status"] == "running"
+    # Its address on the platform's bridge is known when the create ends.
+    bridge = ipaddress.IPv4Interface(cp_settings.bridge_subnet).network
+    assert ipaddress.IPv4Address(shown["public_net"]["ipv4"]) in bridge
     # Egress cannot be limited on this host: the server says so instead of dropping it.
     assert shown["limits"]["net_egress"]["enforced"] is False
     assert shown["limits"]["net_egress"]["reason"]

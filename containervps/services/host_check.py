@@ -30,6 +30,7 @@ Status = Literal["ok", "degraded", "missing", "skipped"]
 
 PROBE_MEMORY_MIB = 128
 PROBE_DISK_MIB = 48
+PROBE_POOL_MIB = 128  # the scratch container gets its own pool, as every server does
 PROBE_WRITE_IOPS = 20
 PROBE_WRITES = 40  # at 20 iops: about 2 s when the limit holds
 PROBE_INGRESS_MBIT = 8
@@ -129,6 +130,7 @@ class HostCheck:
             return [
                 Probe(name, "skipped", f"{why}: run host init and image build busybox")
                 for name in (
+                    "disk size view",
                     "disk size quota",
                     "disk IOPS limit",
                     "memory/CPU view",
@@ -138,6 +140,11 @@ class HostCheck:
             ]
         name = f"cvps-probe-{secrets.token_hex(3)}"
         try:
+            lxd.host.create_pool(
+                name=name,
+                driver=pool.driver,
+                config={"size": f"{PROBE_POOL_MIB}MiB"} if pool.driver == "btrfs" else {},
+            )
             lxd.instances.create(
                 name=name,
                 project="default",
@@ -148,7 +155,7 @@ class HostCheck:
                     "root": {
                         "type": "disk",
                         "path": "/",
-                        "pool": s.storage_pool,
+                        "pool": name,
                         "size": f"{PROBE_DISK_MIB}MiB",
                         "limits.write": f"{PROBE_WRITE_IOPS}iops",
                     },
@@ -164,6 +171,7 @@ class HostCheck:
             )
             address = lxd.instances.wait_for_ipv4(name=name, project="default", timeout=30)
             return [
+                self._disk_view(lxd, name),
                 self._iops(lxd, name, pool.driver),
                 self._disk_quota(lxd, name, pool.driver),
                 self._memory_cpu_view(lxd, name),
@@ -181,6 +189,24 @@ class HostCheck:
             ]
         finally:
             lxd.instances.delete(name=name, project="default")
+            lxd.host.delete_pool(name)
+
+    def _disk_view(self, lxd: Lxd, name: str) -> Probe:
+        df = lxd.instances.exec(name=name, project="default", command=["df", "-k", "/"])
+        fields = df.stdout.splitlines()[-1].split() if df.ok else []
+        shown = int(fields[1]) // 1024 if len(fields) > 1 and fields[1].isdigit() else 0
+        if abs(shown - PROBE_POOL_MIB) <= PROBE_POOL_MIB * 0.02:
+            return Probe(
+                "disk size view",
+                "ok",
+                f"inside: df / shows {shown} MiB (its own {PROBE_POOL_MIB} MiB pool)",
+            )
+        return Probe(
+            "disk size view",
+            "missing",
+            f"inside: df / shows {shown} MiB, not its {PROBE_POOL_MIB} MiB disk",
+            "tenants see the host's disk size in df; sizes are still enforced if quota is ok",
+        )
 
     def _iops(self, lxd: Lxd, name: str, driver: str) -> Probe:
         started = time.monotonic()

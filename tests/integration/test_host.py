@@ -51,6 +51,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
         "lxcfs",
         "subuid range",
         "bridge",
+        "disk size view",
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
@@ -65,6 +66,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
     for name in (
         "lxd",
         "lxcfs",
+        "disk size view",
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
@@ -73,10 +75,11 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
         assert probes[name]["status"] == "ok", probes[name]
     for probe in probes.values():  # anything not working says what it means for tenants
         assert probe["status"] == "ok" or probe["impact"], probe
-    # The scratch container is gone.
+    # The scratch container and its pool are gone.
     assert not [
         i for i in ready_host.instances.all(project="default") if i.name.startswith("cvps-probe-")
     ]
+    assert not [p for p in ready_host.host.list_pools() if p.name.startswith("cvps-probe-")]
 
 
 def test_subnet_overlapping_a_host_route_is_refused(

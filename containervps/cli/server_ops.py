@@ -287,10 +287,13 @@ def snapshot_restore(server: str, snapshot_id: int, tenant: str | None = TenantO
     s = common.settings()
     row = _server(server, tenant)
     with audit.audited(s, actor=CLI_ACTOR, action="snapshot.restore", target=f"server:{row.id}"):
-        snap = snapshots.restore_snapshot(
-            s, common.lxd(), server_id=row.id or 0, tenant_id=None, snapshot_id=snapshot_id
+        common.lxd()
+        accepted = snapshots.request_restore(
+            s, server_id=row.id or 0, tenant_id=None, snapshot_id=snapshot_id
         )
-    common.console.print(f"server {row.id} restored from snapshot {snap.id} ({snap.name})")
+        _run(accepted.action, what=f"restoring {row.name}")
+    name = accepted.action.params["snapshot"]
+    common.console.print(f"server {row.id} restored from snapshot {snapshot_id} ({name})")
 
 
 @snapshot_app.command("delete")

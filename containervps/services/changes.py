@@ -14,7 +14,7 @@ from containervps.services.actions import PASSWORD_HASH, finish, set_progress, t
 from containervps.services.idempotency import Accepted, remember, replay, request_hash
 from containervps.services.resize import request_resize, run_resize
 from containervps.services.servers import ensure_idle, live_server, raise_protected
-from containervps.services.snapshots import forget_snapshots
+from containervps.services.snapshots import forget_snapshots, run_restore
 
 __all__ = ["WORK", "change_protection", "request_rebuild", "request_resize"]
 
@@ -121,4 +121,5 @@ def _rebuild(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Ac
 WORK: dict[str, Callable[[Settings, Lxd, Action, Server], Action]] = {
     "rebuild_server": _rebuild,
     "resize_server": run_resize,
+    "restore_snapshot": run_restore,
 }

@@ -1,4 +1,4 @@
-"""Server snapshots: create, list, restore and delete, within a per-tenant snapshot quota."""
+"""Server snapshots: create, list, restore (an action) and delete, within a snapshot quota."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Quota, Server, Snapshot, utcnow
+from containervps.db.models import Action, Quota, Server, Snapshot, utcnow
 from containervps.errors import (
     Conflict,
     ContainerVpsError,
@@ -18,6 +18,8 @@ from containervps.errors import (
     ResourceLimitExceeded,
 )
 from containervps.lxd import Lxd
+from containervps.services.actions import finish, this_runner
+from containervps.services.idempotency import Accepted, remember, replay, request_hash
 from containervps.services.servers import ensure_idle, live_server
 
 __all__ = [
@@ -25,7 +27,8 @@ __all__ = [
     "delete_snapshot",
     "forget_snapshots",
     "list_snapshots",
-    "restore_snapshot",
+    "request_restore",
+    "run_restore",
 ]
 
 SNAPSHOT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -103,15 +106,48 @@ def _snapshot(session: Session, *, server: Server, snapshot_id: int) -> Snapshot
     return row
 
 
-def restore_snapshot(
-    settings: Settings, lxd: Lxd, *, server_id: int, tenant_id: int | None, snapshot_id: int
-) -> Snapshot:
-    """Put the server's disk back as it was (a running server keeps running)."""
-    with session_scope(settings) as session:
+def request_restore(
+    settings: Settings,
+    *,
+    server_id: int,
+    tenant_id: int | None,
+    snapshot_id: int,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Accepted:
+    """Write a restore action (it holds the server like any action); LXD work runs later."""
+    rhash = request_hash({"c": "restore", "s": server_id, "n": snapshot_id})
+    with session_scope(settings, immediate=True) as session:
+        owner = live_server(session, server_id=server_id, tenant_id=tenant_id).tenant_id
+        earlier = replay(session, tenant_id=owner, key=idempotency_key, request_hash=rhash)
+        if earlier:
+            return earlier
         server = _usable(session, server_id=server_id, tenant_id=tenant_id)
         row = _snapshot(session, server=server, snapshot_id=snapshot_id)
-    lxd.snapshots.restore(name=server.lxd_name, project=server.lxd_project, snapshot=row.name)
-    return row
+        action = Action(
+            tenant_id=server.tenant_id,
+            server_id=server_id,
+            command="restore_snapshot",
+            request_id=request_id,
+            runner=this_runner(),
+            params={"snapshot_id": row.id, "snapshot": row.name},
+        )
+        session.add(action)
+        session.flush()
+        accepted = Accepted(server, action)
+        remember(
+            session, tenant_id=owner, key=idempotency_key, request_hash=rhash, accepted=accepted
+        )
+        return accepted
+
+
+def run_restore(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Action:
+    """Put the server's disk back as it was (a running server keeps running)."""
+    assert action.id is not None
+    lxd.snapshots.restore(
+        name=server.lxd_name, project=server.lxd_project, snapshot=action.params["snapshot"]
+    )
+    return finish(settings, action.id)
 
 
 def delete_snapshot(

@@ -42,8 +42,16 @@ def test_snapshot_restore_puts_files_back_within_a_quota(
     assert snap["name"] == "s1" and snap["status"] == "available"
     _sh(client, h, sid, "echo after > /root/file; echo new > /root/other")
 
+    # A restore is an action: refused while another action runs, and holding the server.
+    reboot = client.post(f"/v1/servers/{sid}/actions/reboot", headers=h)
+    assert reboot.status_code == 202, reboot.text
     r = client.post(f"{base}/{snap['id']}/actions/restore", headers=h)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 409 and r.json()["error"]["code"] == "locked", r.text
+    assert wait_action(client, reboot.json()["action"]["id"], h)["status"] == "success"
+    r = client.post(f"{base}/{snap['id']}/actions/restore", headers=h)
+    assert r.status_code == 202, r.text
+    assert r.json()["action"]["command"] == "restore_snapshot"
+    assert wait_action(client, r.json()["action"]["id"], h)["status"] == "success"
     assert _sh(client, h, sid, "cat /root/file; ls /root") == "before\nfile\n"
     assert client.get(f"/v1/servers/{sid}", headers=h).json()["server"]["status"] == "running"
 

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from containervps.api.deps import LxdDep, SettingsDep, TenantDep
+from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
+from containervps.api.errors import request_id
+from containervps.api.schemas import render_action
 from containervps.db.models import Snapshot
 from containervps.services import snapshots
 
@@ -58,21 +60,29 @@ def list_(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, 
     return {"snapshots": [render_snapshot(r) for r in rows]}
 
 
-@router.post("/{server_id}/snapshots/{snapshot_id}/actions/restore")
+@router.post("/{server_id}/snapshots/{snapshot_id}/actions/restore", status_code=202)
 def restore(
     server_id: int,
     snapshot_id: int,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
-    lxd: LxdDep,
+    worker: WorkerDep,
+    idempotency_key: IdempotencyKeyDep,
 ) -> dict[str, Any]:
-    """Put the disk back exactly as it was at the snapshot."""
+    """Put the disk back exactly as it was at the snapshot (an action, like power actions)."""
     request.state.audit_target = f"server:{server_id}"
-    row = snapshots.restore_snapshot(
-        settings, lxd, server_id=server_id, tenant_id=ident.tenant_id, snapshot_id=snapshot_id
+    accepted = snapshots.request_restore(
+        settings,
+        server_id=server_id,
+        tenant_id=ident.tenant_id,
+        snapshot_id=snapshot_id,
+        request_id=request_id(request),
+        idempotency_key=idempotency_key,
     )
-    return {"snapshot": render_snapshot(row)}
+    if not accepted.replayed:
+        worker.submit(accepted.action.id or 0)
+    return {"action": render_action(accepted.action)}
 
 
 @router.delete("/{server_id}/snapshots/{snapshot_id}", status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from containervps.errors import LxdNotFound
+from containervps.errors import LxdError, LxdNotFound
 from containervps.lxd.client import LxdApi
 from containervps.lxd.types import NetworkInfo, ProfileInfo, ServerInfo, StoragePoolInfo
 
@@ -38,13 +38,20 @@ class HostObjects:
         return StoragePoolInfo(name=name, driver=meta["driver"], config=meta.get("config", {}))
 
     def create_pool(self, *, name: str, driver: str, config: dict[str, str]) -> None:
-        """Create a storage pool."""
-        self.api.request(
-            "post",
-            "/storage-pools",
-            json={"name": name, "driver": driver, "config": config},
-            what=f"create {driver} storage pool {name}",
-        )
+        """Create a storage pool (a failed create leaves no empty loop file behind)."""
+        try:
+            self.api.request(
+                "post",
+                "/storage-pools",
+                json={"name": name, "driver": driver, "config": config},
+                what=f"create {driver} storage pool {name}",
+            )
+        except LxdError:
+            # LXD 5.0.2 keeps the empty <LXD dir>/disks/<pool>.img it could not size.
+            leftover = self.api.socket_path.parent / "disks" / f"{name}.img"
+            if leftover.is_file() and leftover.stat().st_size == 0:
+                leftover.unlink()
+            raise
 
     def list_pools(self) -> list[StoragePoolInfo]:
         metas = self.api.request(

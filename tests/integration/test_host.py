@@ -109,6 +109,7 @@ def test_pool_file_that_cannot_be_created(settings: Settings, lxd: Lxd, run_id: 
     with pytest.raises(HostSetupError, match="cannot create the 100000 GiB btrfs pool file"):
         HostSetup(bad, lxd).ensure_pool()
     assert lxd.host.get_pool(bad.storage_pool) is None
+    assert not (lxd.api.socket_path.parent / "disks" / f"{bad.storage_pool}.img").exists()
 
 
 def test_lxd_not_answering_is_one_clear_line(

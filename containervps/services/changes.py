@@ -10,8 +10,8 @@ from containervps.db.models import Action, Image, Server
 from containervps.errors import Conflict, InvalidInput, LxdNotFound
 from containervps.lxd import Lxd
 from containervps.services import access, provision
-from containervps.services.actions import PASSWORD_HASH, finish, set_progress, this_runner
-from containervps.services.idempotency import Accepted, remember, replay, request_hash
+from containervps.services.actions import PASSWORD_HASH, finish, set_progress
+from containervps.services.idempotency import Accepted, accept, replay, request_hash
 from containervps.services.resize import request_resize, run_resize
 from containervps.services.servers import ensure_idle, live_server, raise_protected
 from containervps.services.snapshots import forget_snapshots, run_restore
@@ -52,23 +52,15 @@ def request_rebuild(
             )
         server.status = "rebuilding"
         session.add(server)
-        action = Action(
-            tenant_id=server.tenant_id,
-            server_id=server_id,
-            command="rebuild_server",
-            request_id=request_id,
-            runner=this_runner(),
-            params={"image": image, **({PASSWORD_HASH: password_hash} if password_hash else {})},
-        )
-        session.add(action)
-        session.flush()
-        accepted = Accepted(server, action, root_password=password)
-        remember(
+        accepted = accept(
             session,
-            tenant_id=server.tenant_id,
+            server,
+            "rebuild_server",
+            request_id=request_id,
             key=idempotency_key,
             request_hash=rhash,
-            accepted=accepted,
+            params={"image": image, **({PASSWORD_HASH: password_hash} if password_hash else {})},
+            root_password=password,
         )
     return accepted
 

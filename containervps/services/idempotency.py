@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 
 from containervps.db.models import Action, IdempotencyKey, Server
 from containervps.errors import Conflict
+from containervps.services.actions import this_runner
 
-__all__ = ["Accepted", "remember", "replay", "request_hash"]
+__all__ = ["Accepted", "accept", "replay", "request_hash"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def replay(
     return Accepted(server, action, replayed=True)
 
 
-def remember(
+def _remember(
     session: Session, *, tenant_id: int, key: str | None, request_hash: str, accepted: Accepted
 ) -> None:
     if key:
@@ -66,3 +67,36 @@ def remember(
                 response={"server_id": accepted.server.id, "action_id": accepted.action.id},
             )
         )
+
+
+def accept(
+    session: Session,
+    server: Server,
+    command: str,
+    *,
+    request_id: str | None,
+    key: str | None,
+    request_hash: str,
+    params: dict[str, Any] | None = None,
+    root_password: str | None = None,
+) -> Accepted:
+    """Write the running action on ``server`` and remember its Idempotency-Key (if any)."""
+    action = Action(
+        tenant_id=server.tenant_id,
+        server_id=server.id,
+        command=command,
+        request_id=request_id,
+        runner=this_runner(),
+        params=params or {},
+    )
+    session.add(action)
+    session.flush()
+    accepted = Accepted(server, action, root_password=root_password)
+    _remember(
+        session,
+        tenant_id=server.tenant_id,
+        key=key,
+        request_hash=request_hash,
+        accepted=accepted,
+    )
+    return accepted

@@ -11,9 +11,9 @@ from containervps.db.models import Action, Plan, Quota, Server
 from containervps.errors import Conflict, ContainerVpsError, InvalidInput
 from containervps.lxd import Lxd
 from containervps.services import capacity, server_disks
-from containervps.services.actions import finish, this_runner
+from containervps.services.actions import finish
 from containervps.services.capabilities import egress_support
-from containervps.services.idempotency import Accepted, remember, replay, request_hash
+from containervps.services.idempotency import Accepted, accept, replay, request_hash
 from containervps.services.plans import get_plan, instance_limits, plan_limits
 from containervps.services.servers import ensure_idle, live_server
 
@@ -99,25 +99,15 @@ def request_resize(
             new, egress_enforced=egress.enforced, egress_reason=egress.reason
         )
         session.add(server)
-        action = Action(
-            tenant_id=server.tenant_id,
-            server_id=server_id,
-            command="resize_server",
-            request_id=request_id,
-            runner=this_runner(),
-            params={"from": before, "to": new.name},
-        )
-        session.add(action)
-        session.flush()
-        accepted = Accepted(server, action)
-        remember(
+        return accept(
             session,
-            tenant_id=server.tenant_id,
+            server,
+            "resize_server",
+            request_id=request_id,
             key=idempotency_key,
             request_hash=rhash,
-            accepted=accepted,
+            params={"from": before, "to": new.name},
         )
-        return accepted
 
 
 def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any]) -> None:

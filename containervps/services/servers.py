@@ -13,9 +13,9 @@ from containervps.db.models import Action, Image, Quota, Server, Tenant
 from containervps.errors import Conflict, Forbidden, InvalidInput, Locked, NotFound
 from containervps.lxd import Lxd
 from containervps.services import access, capacity
-from containervps.services.actions import PASSWORD_HASH, POWER_COMMANDS, this_runner
+from containervps.services.actions import PASSWORD_HASH, POWER_COMMANDS
 from containervps.services.capabilities import egress_support
-from containervps.services.idempotency import Accepted, remember, replay, request_hash
+from containervps.services.idempotency import Accepted, accept, replay, request_hash
 from containervps.services.plans import get_plan, plan_limits
 from containervps.services.ssh_keys import resolve_keys
 
@@ -27,7 +27,6 @@ __all__ = [
     "list_servers",
     "live_server",
     "raise_protected",
-    "remember",
     "replay",
     "request_action",
     "request_hash",
@@ -146,19 +145,15 @@ def create_server(
         )
         session.add(server)
         session.flush()
-        action = Action(
-            tenant_id=tenant_id,
-            server_id=server.id,
-            command="create_server",
+        accepted = accept(
+            session,
+            server,
+            "create_server",
             request_id=request_id,
-            runner=this_runner(),
+            key=idempotency_key,
+            request_hash=rhash,
             params={PASSWORD_HASH: password_hash} if password_hash else {},
-        )
-        session.add(action)
-        session.flush()
-        accepted = Accepted(server, action, root_password=password)
-        remember(
-            session, tenant_id=tenant_id, key=idempotency_key, request_hash=rhash, accepted=accepted
+            root_password=password,
         )
     return accepted
 
@@ -224,20 +219,14 @@ def request_action(
             )
         server.status = "deleting" if command == "delete_server" else POWER_COMMANDS[command][0]
         session.add(server)
-        action = Action(
-            tenant_id=owner,
-            server_id=server_id,
-            command=command,
+        return accept(
+            session,
+            server,
+            command,
             request_id=request_id,
-            runner=this_runner(),
+            key=idempotency_key,
+            request_hash=rhash,
         )
-        session.add(action)
-        session.flush()
-        accepted = Accepted(server, action)
-        remember(
-            session, tenant_id=owner, key=idempotency_key, request_hash=rhash, accepted=accepted
-        )
-        return accepted
 
 
 def get_server(settings: Settings, *, server_id: int, tenant_id: int | None) -> Server:

@@ -18,8 +18,8 @@ from containervps.errors import (
     ResourceLimitExceeded,
 )
 from containervps.lxd import Lxd
-from containervps.services.actions import finish, this_runner
-from containervps.services.idempotency import Accepted, remember, replay, request_hash
+from containervps.services.actions import finish
+from containervps.services.idempotency import Accepted, accept, replay, request_hash
 from containervps.services.servers import ensure_idle, live_server
 
 __all__ = [
@@ -124,21 +124,15 @@ def request_restore(
             return earlier
         server = _usable(session, server_id=server_id, tenant_id=tenant_id)
         row = _snapshot(session, server=server, snapshot_id=snapshot_id)
-        action = Action(
-            tenant_id=server.tenant_id,
-            server_id=server_id,
-            command="restore_snapshot",
+        return accept(
+            session,
+            server,
+            "restore_snapshot",
             request_id=request_id,
-            runner=this_runner(),
+            key=idempotency_key,
+            request_hash=rhash,
             params={"snapshot_id": row.id, "snapshot": row.name},
         )
-        session.add(action)
-        session.flush()
-        accepted = Accepted(server, action)
-        remember(
-            session, tenant_id=owner, key=idempotency_key, request_hash=rhash, accepted=accepted
-        )
-        return accepted
 
 
 def run_restore(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Action:

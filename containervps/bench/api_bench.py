@@ -193,25 +193,40 @@ def run_api_bench(
         network=settings.bridge,
     )
     direct = DirectPylxd(project=project, socket=settings.lxd_socket)
+    shared = lxd.host.get_pool(settings.storage_pool)
+    driver = shared.driver if shared else settings.storage_driver
+    disk = {"size": f"{the_plan.disk_gib}GiB"} if driver == "btrfs" else {}
 
     def direct_create(name: str) -> None:
         # The same host-wide create lock as the control plane (LXD's idmap race), no more, and
-        # the same devices: a server's SSH port forward is an LXD proxy device (~1 s of start).
+        # the same storage and devices: a server's own disk pool, and its SSH port forward (an
+        # LXD proxy device, ~1 s of start).
+        pool = f"{project}_{name}"
+        lxd.host.create_pool(name=pool, driver=driver, config=disk)
         direct.create_and_start(
             name=name,
             image=image,
             config=config,
-            devices={**devices, "ssh": access.ssh_proxy_device(settings, _free_port())},
+            devices={
+                **devices,
+                "root": {**devices["root"], "pool": pool},
+                "ssh": access.ssh_proxy_device(settings, _free_port()),
+            },
             profiles=["default"],
             create_lock=instance_create_lock(settings.lxd_create_lock),
         )
+        lxd.host.delete_image_volumes(pool)
+
+    def direct_delete(name: str) -> None:
+        direct.delete(name)
+        lxd.host.delete_pool(f"{project}_{name}")
 
     api = _Api(settings, token)
     try:
         say("warm-up: one create each way (first use of the image in this project)")
         api.delete_and_wait(api.create_and_wait("warm-api", plan=plan, image=image))
         direct_create("warm-direct")
-        direct.delete("warm-direct")
+        direct_delete("warm-direct")
         say(f"{creates} sequential creates through the API")
         api_times, ids = [], []
         for i in range(creates):
@@ -227,7 +242,7 @@ def run_api_bench(
             direct_create(f"direct-{i}")
             direct_times.append(time.perf_counter() - started)
         for i in range(creates):
-            direct.delete(f"direct-{i}")
+            direct_delete(f"direct-{i}")
         say(f"{concurrent} concurrent creates through the API")
         with ThreadPoolExecutor(max_workers=concurrent) as pool:
             started = time.perf_counter()
@@ -244,7 +259,7 @@ def run_api_bench(
             started = time.perf_counter()
             list(pool.map(lambda i: direct_create(f"cdirect-{i}"), range(concurrent)))
             direct_concurrent = time.perf_counter() - started
-            list(pool.map(lambda i: direct.delete(f"cdirect-{i}"), range(concurrent)))
+            list(pool.map(lambda i: direct_delete(f"cdirect-{i}"), range(concurrent)))
         say(f"GET /v1/servers with {list_rows} servers in the database")
         list_ms = _list_latency(
             settings, api, the_plan, tenant_id, project, rows=list_rows, samples=list_samples
@@ -330,6 +345,12 @@ def _cleanup(settings: Settings, lxd: Lxd, direct: DirectPylxd, tenant_id: int) 
             lxd.instances.delete(name=inst.name, project=project)
         except ContainerVpsError:
             continue
+    for pool in lxd.host.list_pools():
+        if pool.name.startswith(f"{project}_"):
+            try:
+                lxd.host.delete_pool(pool.name)
+            except ContainerVpsError:
+                continue
     with session_scope(settings, immediate=True) as session:
         for row in live:
             fresh = session.get(Server, row.id)

@@ -111,9 +111,10 @@ def request_resize(
 
 
 def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any]) -> None:
-    pool = server_disks.pool_name(server)
-    config, devices = instance_limits(limits, pool=pool, network=settings.bridge)
     name, project = server.lxd_name, server.lxd_project
+    # The root disk stays where it is (servers made before pools per server use the shared one).
+    pool = lxd.instances.get(name=name, project=project).devices["root"]["pool"]
+    config, devices = instance_limits(limits, pool=pool, network=settings.bridge)
     server_disks.resize_disk(lxd, server, int(limits["disk"]["value"]))
     cpu = config.pop("limits.cpu")
     # PATCH merges by device name: the SSH proxy device stays as it is. limits.cpu goes last

@@ -63,6 +63,8 @@ def disk_used_bytes(lxd: Lxd, server: Server) -> int:
     name, project = server.lxd_name, server.lxd_project
     if lxd.instances.get(name=name, project=project).status == "Running":
         lxd.instances.exec(name=name, project=project, command=["sync"], timeout=60)
+    if lxd.host.get_pool(pool_name(server)) is None:  # made before servers had their own pool
+        return lxd.instances.state(name=name, project=project).disk_usage_bytes
     space = lxd.host.pool_resources(pool_name(server)).get("space", {})
     return int(space.get("used", 0))
 

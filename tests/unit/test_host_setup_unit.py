@@ -1,13 +1,15 @@
-"""Pure logic of host set-up: subordinate id ranges and bridge subnets."""
+"""Pure logic of host set-up: subordinate id ranges, bridge subnets, stale lxcfs mounts."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from containervps.config import Settings
 from containervps.errors import HostSetupError
+from containervps.services import daemons
 from containervps.services.host_setup import (
     IDMAP_SIZE,
     required_subids,
@@ -57,3 +59,35 @@ def test_bad_subnets_are_refused(subnet: str, message: str) -> None:
 def test_a_20_holds_four_thousand() -> None:
     iface = validate_subnet("10.213.0.1/20")
     assert iface.network.num_addresses - 3 == 4093
+
+
+class _StaleMount:
+    """A path under a FUSE mount whose daemon died: every stat fails with ENOTCONN."""
+
+    def __truediv__(self, _: str) -> _StaleMount:
+        return self
+
+    def exists(self) -> bool:
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+    def __str__(self) -> str:
+        return "/var/lib/lxcfs"
+
+
+def test_a_stale_lxcfs_mount_is_detached_and_a_live_one_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(daemons, "run", lambda cmd, **_: ran.append(cmd) or "")
+    monkeypatch.setattr(daemons, "LXCFS_DIR", _StaleMount())
+    assert daemons.lxcfs_active() is False
+    daemons._release_stale_lxcfs_mount()
+    assert ran == [["umount", "-l", "/var/lib/lxcfs"]]
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "meminfo").write_text("MemTotal: 1 kB\n")
+    monkeypatch.setattr(daemons, "LXCFS_DIR", tmp_path)
+    ran.clear()
+    assert daemons.lxcfs_active() is True
+    daemons._release_stale_lxcfs_mount()
+    assert ran == []

@@ -99,6 +99,7 @@ def _create(
     else:
         # A create interrupted by a killed process may still be running inside LXD.
         lxd.operations.wait_idle(name=name, project=project)
+        server_disks.drop_image_copies(lxd, server)
         status = lxd.instances.get(name=name, project=project).status
     set_progress(settings, action.id, 60)
     provision.start_with_password(lxd, server, action, status=status)

@@ -37,7 +37,7 @@ def create_instance(
             "action_id": str(action_id),
         },
     )
-    lxd.host.delete_image_volumes(pool)  # the container keeps its blocks; the pool its space
+    server_disks.drop_image_copies(lxd, server)
     access.install_access(lxd, server)
     return info.status
 

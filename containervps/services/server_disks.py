@@ -21,7 +21,14 @@ from containervps.services.system import run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delete_disk", "disk_used_bytes", "ensure_disk", "pool_name", "resize_disk"]
+__all__ = [
+    "delete_disk",
+    "disk_used_bytes",
+    "drop_image_copies",
+    "ensure_disk",
+    "pool_name",
+    "resize_disk",
+]
 
 TAG = TAG_PREFIX + "server_id"
 
@@ -48,6 +55,13 @@ def ensure_disk(settings: Settings, lxd: Lxd, server: Server) -> str:
             resolution="run `containervps reconcile` to remove pools of deleted servers",
         )
     return name
+
+
+def drop_image_copies(lxd: Lxd, server: Server) -> None:
+    """Free the image copy LXD unpacked into the server's pool (the container keeps its own
+    blocks, and a rebuild must not find an old image taking the tenant's space)."""
+    if lxd.host.get_pool(pool_name(server)) is not None:
+        lxd.host.delete_image_volumes(pool_name(server))
 
 
 def delete_disk(lxd: Lxd, server: Server) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from containervps.api.app import create_app
 from containervps.config import Settings
-from containervps.lxd import Lxd
+from containervps.lxd import TAG_PREFIX, Lxd
 from containervps.services import servers
 from containervps.services.reconcile import Reconciler
 
@@ -57,13 +57,18 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
         config=config,
         devices=root,
     )
+    # A disk pool left by a gone server (tagged) and one made by hand (untagged).
+    ghost, handpool = f"{t.project}_ghost", f"{t.project}_handpool"
+    lxd.host.create_pool(name=ghost, driver="dir", config={TAG_PREFIX + "server_id": "999999"})
+    lxd.host.create_pool(name=handpool, driver="dir", config={})
 
     dry = Reconciler(cp_settings, lxd).run(dry_run=True)
     kinds = {(f.kind, f.target) for f in dry}
     assert ("drift", f"server:{drift_id}") in kinds
     assert ("vanished", f"server:{vanish_id}") in kinds
     assert ("orphan", f"instance:{t.project}/orphan") in kinds
-    assert not any("handmade" in f.target for f in dry)
+    assert not any("handmade" in f.target or "handpool" in f.target for f in dry)
+    assert ("orphan_disk", f"pool:{ghost}") in kinds
     assert not any(f.applied for f in dry)
     assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "running"
 
@@ -72,6 +77,9 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     vanished = servers.get_server(cp_settings, server_id=vanish_id, tenant_id=t.id)
     assert vanished.status == "missing" and vanished.status_detail == "container vanished"
     assert lxd.instances.exists(name="orphan", project=t.project)  # still inside the grace period
+    assert lxd.host.get_pool(ghost) is None  # a pool without its container holds no data
+    assert lxd.host.get_pool(handpool) is not None
+    assert lxd.host.get_pool(f"{t.project}_vanish") is not None  # its server row is still live
 
     expired = cp_settings.model_copy(update={"orphan_grace_seconds": 0.0})
     findings = Reconciler(expired, lxd).run()
@@ -81,4 +89,5 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert not lxd.instances.exists(name="orphan", project=t.project)
     assert lxd.instances.exists(name="handmade", project=t.project)  # untagged: never touched
     lxd.instances.delete(name="handmade", project=t.project)
+    lxd.host.delete_pool(handpool)
     assert Reconciler(expired, lxd).run(dry_run=True) == []

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_max_body_bytes: int = 64 * 1024  # larger request bodies get 413
+    api_rate_limit_per_hour: int = 3600  # requests per tenant (or admin token); 0: no limit
     api_max_wait_seconds: float = 60.0  # upper bound of an action long poll
 
     # Control plane: tenants, capacity, actions, reconciler

@@ -19,6 +19,7 @@ __all__ = [
     "LxdNotFound",
     "LxdUnavailable",
     "NotFound",
+    "RateLimited",
     "ResourceLimitExceeded",
     "ResourceUnavailable",
     "ServiceUnavailable",
@@ -70,6 +71,12 @@ class Conflict(ContainerVpsError):
 
 class Locked(ContainerVpsError):
     code = "locked"
+
+
+class RateLimited(ContainerVpsError):
+    """Too many requests (``details['retry_after_seconds']`` says when to come back)."""
+
+    code = "rate_limit_exceeded"
 
 
 class ResourceLimitExceeded(ContainerVpsError):

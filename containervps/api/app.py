@@ -34,6 +34,7 @@ from containervps.logs import configure_logging
 from containervps.lxd import connect
 from containervps.services import audit
 from containervps.services import usage as usage_service
+from containervps.services.rate_limits import Allowance, RateLimiter
 from containervps.services.reconcile import Reconciler
 from containervps.services.worker import ActionWorker
 
@@ -141,10 +142,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    """Build the app: routes, error mapping, request ids, body limit, audit log."""
+    """Build the app: routes, error mapping, request ids, body limit, rate limits, audit log."""
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     app = FastAPI(title="containervps", version=__version__, docs_url="/docs", lifespan=_lifespan)
+    if settings.api_rate_limit_per_hour > 0:
+        app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_hour)
     # Added first, so innermost: its 413 still gets a request id and an audit row.
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
 
@@ -164,6 +167,11 @@ def create_app() -> FastAPI:
         else:
             response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
+        allowance: Allowance | None = getattr(request.state, "rate_limit", None)
+        if allowance is not None:
+            response.headers["RateLimit-Limit"] = str(allowance.limit)
+            response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+            response.headers["RateLimit-Reset"] = str(int(allowance.reset_at))
         if request.method in MUTATING and request.url.path.startswith("/v1/"):
             await run_in_threadpool(_audit, settings, request, response)
         return response

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from containervps.config import Settings, get_settings
 from containervps.errors import Forbidden
 from containervps.lxd import Lxd, connect
+from containervps.services.rate_limits import RateLimiter
 from containervps.services.tokens import Identity, authenticate
 from containervps.services.worker import ActionWorker
 
@@ -32,6 +33,10 @@ def _identity(
     ident = authenticate(settings, token.strip() if scheme.lower() == "bearer" else None)
     request.state.actor = ident.actor
     request.state.tenant_id = ident.tenant_id
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:  # one bucket per tenant, like a cloud project; admins per token
+        key = f"tenant:{ident.tenant_id}" if ident.tenant_id is not None else ident.actor
+        request.state.rate_limit = limiter.take(key)
     return ident
 
 

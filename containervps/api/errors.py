@@ -24,6 +24,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ContainerVpsError], int]] = [
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
+    (errors.RateLimited, 429),
     (errors.Locked, 409),  # the issue's contract: overlapping actions answer 409 `locked`
     (errors.Conflict, 409),
     (errors.ResourceLimitExceeded, 403),
@@ -58,7 +59,13 @@ def request_id(request: Request) -> str:
 
 
 def error_response(
-    request: Request, *, status: int, code: str, message: str, details: dict | None = None
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    message: str,
+    details: dict | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The documented error body with an X-Request-Id header."""
     rid = request_id(request)
@@ -66,7 +73,7 @@ def error_response(
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "details": details or {}}},
-        headers={"X-Request-Id": rid},
+        headers={"X-Request-Id": rid, **(headers or {})},
     )
 
 
@@ -78,8 +85,18 @@ def install_error_handlers(app: FastAPI) -> None:
         details = dict(exc.details)
         if exc.resolution:
             details.setdefault("resolution", exc.resolution)
+        headers = {}
+        if isinstance(exc, errors.RateLimited):
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+            headers["RateLimit-Limit"] = str(exc.details["limit"])
+            headers["RateLimit-Remaining"] = "0"
         return error_response(
-            request, status=status_for(exc), code=exc.code, message=exc.brief, details=details
+            request,
+            status=status_for(exc),
+            code=exc.code,
+            message=exc.brief,
+            details=details,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from containervps import errors
 from containervps.api.errors import STATUS_BY_ERROR, install_error_handlers, status_for
+from containervps.errors import RateLimited
+from containervps.services.rate_limits import RateLimiter
 
 
 def test_every_domain_error_has_a_non_500_status() -> None:
@@ -81,3 +84,19 @@ def test_error_json_shape_and_foreign_exceptions() -> None:
     assert r.status_code == 500 and "secret" not in r.text
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_rate_limiter_bursts_then_refills_per_key() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(3600, clock=lambda: now[0])  # one request back per second
+    allowances = [limiter.take("tenant:1") for _ in range(3600)]
+    assert [a.remaining for a in allowances[:2]] == [3599, 3598] and allowances[-1].remaining == 0
+    assert allowances[-1].reset_at == pytest.approx(1000.0 + 3600)
+    with pytest.raises(RateLimited) as refused:
+        limiter.take("tenant:1")
+    assert refused.value.details == {"limit": 3600, "retry_after_seconds": 1}
+    assert limiter.take("tenant:2").remaining == 3599  # another tenant has its own bucket
+    now[0] += 2.5
+    assert limiter.take("tenant:1").remaining == 1  # 2.5 requests back, one spent
+    now[0] += 10 * 3600
+    assert limiter.take("tenant:1").remaining == 3599  # never more than the bucket holds

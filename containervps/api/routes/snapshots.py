@@ -67,6 +67,7 @@ def restore(
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
+    lxd: LxdDep,  # LXD down: 503 at once, before an action is written
     worker: WorkerDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> dict[str, Any]:

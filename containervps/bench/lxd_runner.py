@@ -22,6 +22,7 @@ from containervps.errors import ContainerVpsError, LxdError, LxdNotFound
 from containervps.lxd import Lxd
 
 PROJECT_PREFIX = "cvps-bench-"
+DISK_GIB = 2  # each container's own pool (a sparse loop file), as the nano plan's disk
 LXD_POOLS = Path("/var/lib/lxd/storage-pools")
 LXD_LOGS = Path("/var/log/lxd")
 
@@ -43,6 +44,7 @@ class LxdRunner:
         self.project = project_name(spec.run_id)
         self._lock = threading.Lock()
         self._names: list[str] = []
+        self._pool_driver = "btrfs"
 
     def prepare(self) -> dict[str, Any]:
         image = self.lxd.images.by_alias(self.spec.workload)
@@ -56,11 +58,14 @@ class LxdRunner:
             config={"features.images": "false", "features.profiles": "false"},
             description=f"containervps density benchmark {self.spec.run_id}",
         )
+        shared = self.lxd.host.get_pool(self.settings.storage_pool)
+        self._pool_driver = shared.driver if shared else self.settings.storage_driver
         return {
             "image": self.spec.workload,
             "fingerprint": image.fingerprint,
             "project": self.project,
             "profile": self.settings.profile,
+            "storage": f"own {self._pool_driver} pool per container ({DISK_GIB} GiB), as servers",
             "limits": {"memory_mib": self.spec.memory_mib, "vcpus": self.spec.vcpus},
             "ready_means": " ".join(ready_command(self.spec.workload)),
         }
@@ -78,6 +83,10 @@ class LxdRunner:
         name = rec.name
         with self._lock:
             self._names.append(name)  # intent first: cleanup knows it even if create fails
+        # Like a server: its own disk pool (a filesystem per VPS costs host memory too).
+        pool = self._pool(name)
+        size = {"size": f"{DISK_GIB}GiB"} if self._pool_driver == "btrfs" else {}
+        self.lxd.host.create_pool(name=pool, driver=self._pool_driver, config=size)
         self.lxd.instances.create(
             name=name,
             project=self.project,
@@ -87,8 +96,10 @@ class LxdRunner:
                 "limits.memory": f"{self.spec.memory_mib}MiB",
                 "limits.cpu": str(self.spec.vcpus),
             },
+            devices={"root": {"type": "disk", "path": "/", "pool": pool}},
             tags={"bench": self.spec.run_id},
         )
+        self.lxd.host.delete_image_volumes(pool)
         rec.created_s = time.perf_counter() - started
         self.lxd.instances.set_state(name=name, project=self.project, action="start")
         rec.running_s = time.perf_counter() - started
@@ -136,8 +147,7 @@ class LxdRunner:
     def iops(self, rec: InstanceRecord, *, writes: int) -> dict[str, Any] | None:
         seconds = timed(self._exec, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
-        host_dir = LXD_POOLS / self.settings.storage_pool / "containers"
-        host_dir = host_dir / f"{self.project}_{rec.name}"
+        host_dir = LXD_POOLS / self._pool(rec.name) / "containers" / f"{self.project}_{rec.name}"
         return {
             "inside_iops": writes / max(seconds, 1e-6),
             "host_iops": host_iops(host_dir, writes=writes) if host_dir.is_dir() else None,
@@ -148,14 +158,22 @@ class LxdRunner:
     def start_activity(self, rec: InstanceRecord) -> None:
         self._exec(rec, active_command(), timeout=60)
 
+    def _pool(self, name: str) -> str:
+        return f"{self.project}_{name}"
+
     def cleanup(self) -> list[str]:
-        if self.lxd.host.get_project(self.project) is None:
-            return []
-        names = [i.name for i in self.lxd.instances.all(project=self.project)]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            removed = list(pool.map(self._delete, names))
-        self.lxd.host.delete_project(self.project)
-        return [*removed, f"lxd-project:{self.project}"]
+        removed: list[str] = []
+        if self.lxd.host.get_project(self.project) is not None:
+            names = [i.name for i in self.lxd.instances.all(project=self.project)]
+            with ThreadPoolExecutor(max_workers=4) as workers:
+                removed += workers.map(self._delete, names)
+            self.lxd.host.delete_project(self.project)
+            removed.append(f"lxd-project:{self.project}")
+        for pool in self.lxd.host.list_pools():
+            if pool.name.startswith(self._pool("")):
+                self.lxd.host.delete_pool(pool.name)
+                removed.append(f"lxd-pool:{pool.name}")
+        return removed
 
     def _delete(self, name: str) -> str:
         """Delete one instance, retrying while LXD still runs another operation on it."""

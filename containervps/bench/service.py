@@ -210,13 +210,15 @@ def headline(run: RunRecord) -> dict[str, Any]:
 
 
 def clean_leftovers(settings: Settings, lxd: Lxd, *, run_id: str | None = None) -> list[str]:
-    """Remove what killed runs left behind (all bench runs, or one): projects, containers, VMs."""
+    """Remove what killed runs left behind (all bench runs, or one): projects, containers, their
+    disk pools, VMs."""
     prefix = f"cvps-bench-{run_id}" if run_id else "cvps-bench-"
     removed: list[str] = []
-    for project in lxd.host.list_projects():
-        if project.startswith(prefix):
-            spec = DensitySpec(run_id=project.removeprefix("cvps-bench-"), kinds=["lxd"])
-            removed += LxdRunner(settings=settings, lxd=lxd, spec=spec).cleanup()
+    projects = {p for p in lxd.host.list_projects() if p.startswith(prefix)}
+    projects |= {p.name.split("_")[0] for p in lxd.host.list_pools() if p.name.startswith(prefix)}
+    for project in sorted(projects):
+        spec = DensitySpec(run_id=project.removeprefix("cvps-bench-"), kinds=["lxd"])
+        removed += LxdRunner(settings=settings, lxd=lxd, spec=spec).cleanup()
     if daemons.docker_answers():
         docker = DockerRuntime()
         for container_id in docker.labelled(LABEL, run_id):

@@ -43,6 +43,7 @@ def _spec(run_id: str, output: Path, kinds: list[str]) -> DensitySpec:
 
 def _assert_nothing_left(lxd: Lxd, run_id: str) -> None:
     assert lxd.host.get_project(project_name(run_id)) is None
+    assert not [p for p in lxd.host.list_pools() if p.name.startswith(project_name(run_id))]
     assert DockerRuntime().labelled(LABEL, run_id) == []
     assert run_processes(f"cvps-bench-{run_id}-vm") == []
     assert not (CGROUP_V1_MEMORY / f"cvps-bench-{run_id}").exists()

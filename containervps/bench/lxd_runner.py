@@ -129,7 +129,8 @@ class LxdRunner:
             pid = self.lxd.instances.state(name=rec.name, project=self.project).pid
         except ContainerVpsError:
             return None
-        return memory.memory_cgroup(pid) if pid else None
+        leaf = memory.memory_cgroup(pid) if pid else None
+        return memory.enclosing_cgroup(leaf, prefix="lxc.payload.")
 
     def _exec(self, rec: InstanceRecord, command: list[str], *, timeout: float = 600) -> None:
         result = self.lxd.instances.exec(

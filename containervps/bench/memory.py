@@ -115,6 +115,20 @@ def memory_cgroup(pid: int) -> Path | None:
     return None
 
 
+def enclosing_cgroup(directory: Path | None, *, prefix: str) -> Path | None:
+    """The nearest ancestor (or itself) whose name starts with ``prefix``.
+
+    An LXD container's init can sit in a child cgroup (systemd puts itself in init.scope and its
+    services in system.slice): the container's memory is charged to the whole subtree.
+    """
+    if directory is None:
+        return None
+    for candidate in (directory, *directory.parents):
+        if candidate.name.startswith(prefix):
+            return candidate
+    return directory
+
+
 def cgroup_memory_bytes(directory: Path | None) -> int | None:
     """Memory charged to a cgroup (v1 usage_in_bytes or v2 memory.current)."""
     if directory is None:

@@ -48,3 +48,14 @@ def test_module_order_puts_dependencies_first(tmp_path: Path) -> None:
         "kernel/fs/jbd2/jbd2.ko",
         "kernel/fs/ext4/ext4.ko",
     ]
+
+
+def test_a_systemd_containers_memory_is_its_whole_payload_cgroup() -> None:
+    root = memory.CGROUP_V1_MEMORY
+    leaf = root / "lxc.payload.p_web" / "init.scope"
+    assert memory.enclosing_cgroup(leaf, prefix="lxc.payload.") == root / "lxc.payload.p_web"
+    flat = root / "lxc.payload.p_bb"  # busybox: init sits in the container's own cgroup
+    assert memory.enclosing_cgroup(flat, prefix="lxc.payload.") == flat
+    other = root / "system.slice" / "x.service"
+    assert memory.enclosing_cgroup(other, prefix="lxc.payload.") == other
+    assert memory.enclosing_cgroup(None, prefix="lxc.payload.") is None

@@ -9,7 +9,7 @@ from typing import Any
 
 from containervps.bench import memory
 from containervps.bench.model import DensitySpec, InstanceRecord
-from containervps.bench.runners import host_iops, timed
+from containervps.bench.runners import iops_result, timed
 from containervps.bench.workload import (
     active_command,
     cpu_command,
@@ -133,12 +133,7 @@ class DockerRunner:
         seconds = timed(self._run, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
         host_dir = self.docker.root_dir() / "tmp"
-        return {
-            "inside_iops": writes / max(seconds, 1e-6),
-            "host_iops": host_iops(host_dir, writes=writes) if host_dir.is_dir() else None,
-            "host_path": str(host_dir),
-            "writes": writes,
-        }
+        return iops_result(inside_seconds=seconds, writes=writes, host_dir=host_dir)
 
     def start_activity(self, rec: InstanceRecord) -> None:
         self.docker.exec(self._id(rec), active_command(), detach=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from containervps.bench import memory
 from containervps.bench.model import DensitySpec, InstanceRecord
-from containervps.bench.runners import host_iops, timed
+from containervps.bench.runners import iops_result, timed
 from containervps.bench.workload import (
     active_command,
     cpu_command,
@@ -149,12 +149,7 @@ class LxdRunner:
         seconds = timed(self._exec, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
         host_dir = LXD_POOLS / self._pool(rec.name) / "containers" / f"{self.project}_{rec.name}"
-        return {
-            "inside_iops": writes / max(seconds, 1e-6),
-            "host_iops": host_iops(host_dir, writes=writes) if host_dir.is_dir() else None,
-            "host_path": str(host_dir),
-            "writes": writes,
-        }
+        return iops_result(inside_seconds=seconds, writes=writes, host_dir=host_dir)
 
     def start_activity(self, rec: InstanceRecord) -> None:
         self._exec(rec, active_command(), timeout=60)

@@ -93,3 +93,13 @@ def host_iops(directory: Path, *, writes: int, timeout: float = 600) -> float | 
     finally:
         target.unlink(missing_ok=True)
     return writes / max(time.perf_counter() - started, 1e-6)
+
+
+def iops_result(*, inside_seconds: float, writes: int, host_dir: Path) -> dict[str, Any]:
+    """The IOPS job inside an instance beside the same writes into ``host_dir`` on the host."""
+    return {
+        "inside_iops": writes / max(inside_seconds, 1e-6),
+        "host_iops": host_iops(host_dir, writes=writes) if host_dir.is_dir() else None,
+        "host_path": str(host_dir),
+        "writes": writes,
+    }

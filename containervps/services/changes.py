@@ -101,13 +101,8 @@ def _rebuild(settings: Settings, lxd: Lxd, action: Action, server: Server) -> Ac
     set_progress(settings, action.id, 30)
     status = provision.create_instance(settings, lxd, server, action_id=action.id, image=image)
     set_progress(settings, action.id, 70)
-    provision.start_with_password(lxd, server, action, status=status)
-    ipv4 = provision.wait_ipv4(settings, lxd, server)
-    return finish(
-        settings,
-        action.id,
-        server_update={"image": image, "status": "running", "status_detail": None, "ipv4": ipv4},
-    )
+    server_update = provision.bring_up(settings, lxd, server, action, status=status)
+    return finish(settings, action.id, server_update={**server_update, "image": image})
 
 
 WORK: dict[str, Callable[[Settings, Lxd, Action, Server], Action]] = {

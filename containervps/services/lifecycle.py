@@ -102,13 +102,8 @@ def _create(
         server_disks.drop_image_copies(lxd, server)
         status = lxd.instances.get(name=name, project=project).status
     set_progress(settings, action.id, 60)
-    provision.start_with_password(lxd, server, action, status=status)
-    ipv4 = provision.wait_ipv4(settings, lxd, server)
-    return finish(
-        settings,
-        action.id,
-        server_update={"status": "running", "status_detail": None, "ipv4": ipv4},
-    )
+    server_update = provision.bring_up(settings, lxd, server, action, status=status)
+    return finish(settings, action.id, server_update=server_update)
 
 
 def _ensure_tenant_project(settings: Settings, lxd: Lxd, server: Server) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from containervps.config import Settings
 from containervps.db.models import Action, Server
 from containervps.errors import LxdError
@@ -10,7 +12,7 @@ from containervps.services import access, server_disks
 from containervps.services.actions import PASSWORD_HASH
 from containervps.services.plans import instance_limits
 
-__all__ = ["create_instance", "start_with_password", "wait_ipv4"]
+__all__ = ["bring_up", "create_instance"]
 
 
 def create_instance(
@@ -42,25 +44,26 @@ def create_instance(
     return info.status
 
 
-def start_with_password(lxd: Lxd, server: Server, action: Action, *, status: str) -> None:
-    """Start the container unless running, then set the root password the action holds.
+def bring_up(
+    settings: Settings, lxd: Lxd, server: Server, action: Action, *, status: str
+) -> dict[str, Any]:
+    """Start the container unless running, set the root password the action holds, and wait
+    for its address; return the server fields to record.
 
     The action keeps only the crypt hash, and only until it finishes, so that work resumed
-    after a crash still sets the password the tenant was shown.
+    after a crash still sets the password the tenant was shown. No address after
+    ``ipv4_wait_seconds``: the reconciler fills it in later.
     """
+    name, project = server.lxd_name, server.lxd_project
     if status != "Running":
-        lxd.instances.set_state(name=server.lxd_name, project=server.lxd_project, action="start")
+        lxd.instances.set_state(name=name, project=project, action="start")
     password_hash = action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)
-
-
-def wait_ipv4(settings: Settings, lxd: Lxd, server: Server) -> str | None:
-    """The server's address once DHCP gave it one (None after the wait: the reconciler fills
-    it in later)."""
     try:
-        return lxd.instances.wait_for_ipv4(
-            name=server.lxd_name, project=server.lxd_project, timeout=settings.ipv4_wait_seconds
+        ipv4: str | None = lxd.instances.wait_for_ipv4(
+            name=name, project=project, timeout=settings.ipv4_wait_seconds
         )
     except LxdError:
-        return None
+        ipv4 = None
+    return {"status": "running", "status_detail": None, "ipv4": ipv4}

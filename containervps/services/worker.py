@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from containervps.config import Settings
 from containervps.db.models import Action
+from containervps.services.idempotency import Accepted
 from containervps.services.lifecycle import run_action
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ class ActionWorker:
                 return None
             self._in_flight.add(action_id)
         return self._pool.submit(self._run, action_id, resume)
+
+    def start(self, accepted: Accepted) -> None:
+        """Run a newly accepted request's action (a replayed Idempotency-Key runs nothing)."""
+        if not accepted.replayed:
+            self.submit(accepted.action.id or 0)
 
     def in_flight(self) -> set[int]:
         with self._lock:

@@ -41,8 +41,7 @@ def rebuild(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    if not accepted.replayed:
-        worker.submit(accepted.action.id or 0)
+    worker.start(accepted)
     return {"action": render_action(accepted.action), "root_password": accepted.root_password}
 
 
@@ -68,8 +67,7 @@ def resize(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    if not accepted.replayed:
-        worker.submit(accepted.action.id or 0)
+    worker.start(accepted)
     return {"action": render_action(accepted.action)}
 
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, Request
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
 from containervps.api.schemas import ServerCreate, pagination, render_action, render_server
+from containervps.config import Settings
 from containervps.services import actions, servers
+from containervps.services.worker import ActionWorker
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
@@ -40,8 +42,7 @@ def create_server(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    if not accepted.replayed:
-        worker.submit(accepted.action.id or 0)
+    worker.start(accepted)
     request.state.audit_target = f"server:{accepted.server.id}"
     return {
         "server": render_server(accepted.server),
@@ -128,8 +129,8 @@ def server_actions(server_id: int, ident: TenantDep, settings: SettingsDep) -> d
 def _act(
     request: Request,
     tenant_id: int | None,
-    settings: Any,
-    worker: Any,
+    settings: Settings,
+    worker: ActionWorker,
     server_id: int,
     command: str,
     idempotency_key: str | None,
@@ -143,7 +144,6 @@ def _act(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    if not accepted.replayed:
-        worker.submit(accepted.action.id or 0)
+    worker.start(accepted)
     request.state.audit_target = f"server:{server_id}"
     return {"action": render_action(accepted.action)}

@@ -81,8 +81,7 @@ def restore(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    if not accepted.replayed:
-        worker.submit(accepted.action.id or 0)
+    worker.start(accepted)
     return {"action": render_action(accepted.action)}
 
 

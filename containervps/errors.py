@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "ContainerVpsError",
+    "DockerError",
     "ExecLimitExceeded",
     "Forbidden",
     "HostSetupError",
@@ -24,6 +25,7 @@ __all__ = [
     "ResourceUnavailable",
     "ServiceUnavailable",
     "Unauthorized",
+    "VmError",
 ]
 
 
@@ -119,3 +121,15 @@ class LxdUnavailable(LxdError, ServiceUnavailable):
     """LXD is not installed, not running or not answering in time."""
 
     code = "service_unavailable"
+
+
+class DockerError(HostSetupError):
+    """Docker refused or failed an operation, or is not running (benchmark only)."""
+
+    code = "docker_error"
+
+
+class VmError(HostSetupError):
+    """A QEMU guest of the benchmark could not be made, started or reached."""
+
+    code = "vm_error"

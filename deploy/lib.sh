@@ -61,3 +61,18 @@ platform_up() {
   say "building images (cached after the first run)"
   "$CVPS" image build busybox debian-12
 }
+
+check_package() {
+  # What `pip install .` gives, in a clean venv: the CLI, the packaged migrations and the unit
+  # tests run without the checkout (an editable install would hide a missing file or import).
+  local dir
+  dir="$(mktemp -d /tmp/cvps-package.XXXXXX)"
+  "$VENV/bin/pip" wheel -q --no-deps "$REPO" -w "$dir/dist"
+  python3 -m venv "$dir/venv"
+  "$dir/venv/bin/pip" install -q "$dir"/dist/containervps-*.whl pytest
+  "$dir/venv/bin/containervps" --help >/dev/null
+  CONTAINERVPS_DATA_DIR="$dir/data" "$dir/venv/bin/containervps" db upgrade
+  cp -r "$REPO/tests" "$dir/tests"
+  (cd "$dir" && "$dir/venv/bin/python" -m pytest -q -p no:cacheprovider -m "not integration" tests)
+  rm -rf "$dir"
+}

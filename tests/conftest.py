@@ -31,6 +31,16 @@ def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[
     get_settings.cache_clear()
 
 
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under tests/integration need the real daemons: mark them, and only them."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A skipped test is not a pass: fail the run if anything was skipped."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -32,11 +32,11 @@ from containervps.config import Settings, get_settings
 from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
-from containervps.services import audit
-from containervps.services import usage as usage_service
-from containervps.services.rate_limits import Allowance, RateLimiter
+from containervps.services.actions.worker import ActionWorker
+from containervps.services.metering import usage as usage_service
 from containervps.services.reconcile import Reconciler
-from containervps.services.worker import ActionWorker
+from containervps.services.tenancy import audit
+from containervps.services.tenancy.rate_limits import Allowance, RateLimiter
 
 log = logging.getLogger(__name__)
 

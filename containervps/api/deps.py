@@ -9,9 +9,9 @@ from fastapi import Depends, Header, Request
 from containervps.config import Settings, get_settings
 from containervps.errors import Forbidden
 from containervps.lxd import Lxd, connect
-from containervps.services.rate_limits import RateLimiter
-from containervps.services.tokens import Identity, authenticate
-from containervps.services.worker import ActionWorker
+from containervps.services.actions.worker import ActionWorker
+from containervps.services.tenancy.rate_limits import RateLimiter
+from containervps.services.tenancy.tokens import Identity, authenticate
 
 __all__ = [
     "AdminDep",

@@ -8,35 +8,35 @@ database (rows inserted directly, no containers). Everything it made is deleted 
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
-import httpx
 from sqlmodel import col, delete, select
 
+from containervps.bench.api_baseline import DirectBaseline
+from containervps.bench.api_process import ApiProcess
+from containervps.bench.stats import percentile
 from containervps.config import Settings
 from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Plan, Server, utcnow
 from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.lxd import Lxd
-from containervps.lxd.direct import DirectPylxd
-from containervps.lxd.locks import instance_create_lock
-from containervps.services import access, tenants, tokens
-from containervps.services.capabilities import egress_support
-from containervps.services.plans import instance_limits, plan_limits
+from containervps.lxd import Lxd, pool_owner
+from containervps.schemas.common import build
+from containervps.schemas.quota import QuotaUpdate
+from containervps.services.capacity.admission import reservation
+from containervps.services.servers.limits import plan_limits
+from containervps.services.servers.states import ServerState
+from containervps.services.tenancy import tenants, tokens
 
 __all__ = ["ApiBenchResult", "run_api_bench"]
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,86 +70,6 @@ class ApiBenchResult:
         return self.api_concurrent_total_s / self.direct_concurrent_total_s
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Api:
-    """A `containervps serve` child process and an HTTP client for one tenant token."""
-
-    def __init__(self, settings: Settings, token: str) -> None:
-        port = _free_port()
-        # Latency, not capacity, is measured: direct pylxd has no admission, so lift the vCPU
-        # overcommit that would otherwise refuse the 9th nano server on a 2-CPU host.
-        env = {
-            **os.environ,
-            "CONTAINERVPS_RECONCILE_INTERVAL": "0",
-            "CONTAINERVPS_CPU_OVERCOMMIT": "64",
-        }
-        env["CONTAINERVPS_DATA_DIR"] = str(settings.data_dir)
-        env["CONTAINERVPS_TENANT_PROJECT_PREFIX"] = settings.tenant_project_prefix
-        if settings.database_url:
-            env["CONTAINERVPS_DATABASE_URL"] = settings.database_url
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "containervps", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=180,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.close()
-        raise HostSetupError("the API server did not come up within 30 s")
-
-    def create_and_wait(self, name: str, *, plan: str, image: str) -> int:
-        """POST /v1/servers, then long-poll its action; return the server id."""
-        r = self.http.post("/v1/servers", json={"name": name, "plan": plan, "image": image})
-        if r.status_code != 202:
-            raise HostSetupError(f"API create of {name} answered {r.status_code}: {r.text}")
-        self._wait(r.json()["action"]["id"])
-        return int(r.json()["server"]["id"])
-
-    def delete_and_wait(self, server_id: int) -> None:
-        r = self.http.delete(f"/v1/servers/{server_id}")
-        if r.status_code == 202:
-            self._wait(r.json()["action"]["id"])
-
-    def _wait(self, action_id: int) -> None:
-        while True:
-            action = self.http.get(f"/v1/actions/{action_id}", params={"wait": 60}).json()["action"]
-            if action["status"] == "success":
-                return
-            if action["status"] == "error":
-                raise HostSetupError(f"action {action_id} failed: {action['error']}")
-
-    def close(self) -> None:
-        self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def run_api_bench(
     settings: Settings,
     lxd: Lxd,
@@ -163,6 +83,73 @@ def run_api_bench(
     say: Say = lambda _: None,
 ) -> ApiBenchResult:
     """Run every measurement and clean up; raises HostSetupError when the host is not ready."""
+    the_plan = _ready_plan(settings, lxd, image=image, plan=plan)
+    most = max(creates, concurrent) + 1
+    quota = build(
+        QuotaUpdate,
+        **{f"max_{k}": most * v + list_rows for k, v in reservation(the_plan).items()},
+    )
+    view = tenants.create_tenant(settings, lxd, name=f"bench-{secrets.token_hex(3)}", quota=quota)
+    tenant_id, project = view.tenant.id or 0, view.tenant.lxd_project
+    _, token = tokens.create_token(settings, name="bench api", tenant_id=tenant_id)
+    direct = DirectBaseline(settings, lxd, project=project, plan=the_plan, image=image)
+    # Latency, not capacity, is measured: direct pylxd has no admission, so lift the vCPU
+    # overcommit that would otherwise refuse the 9th nano server on a 2-CPU host.
+    api = ApiProcess(
+        settings,
+        token,
+        env={"CONTAINERVPS_RECONCILE_INTERVAL": "0", "CONTAINERVPS_CPU_OVERCOMMIT": "64"},
+    )
+    try:
+        say("warm-up: one create each way (first use of the image in this project)")
+        api.delete_and_wait(api.create_and_wait("warm-api", plan=plan, image=image))
+        direct.create("warm-direct")
+        direct.delete("warm-direct")
+
+        def api_create(name: str) -> int:
+            return api.create_and_wait(name, plan=plan, image=image)
+
+        say(f"{creates} sequential creates through the API")
+        api_times = _sequential(api_create, api.delete_and_wait, prefix="api-", count=creates)
+        say(f"{creates} sequential direct pylxd creates")
+        direct_times = _sequential(direct.create, direct.delete, prefix="direct-", count=creates)
+        say(f"{concurrent} concurrent creates through the API")
+        api_concurrent = _concurrent(api_create, api.delete_and_wait, "capi-", concurrent)
+        say(f"{concurrent} concurrent direct pylxd creates")
+        direct_concurrent = _concurrent(direct.create, direct.delete, "cdirect-", concurrent)
+        say(f"GET /v1/servers with {list_rows} servers in the database")
+        list_ms = _list_latency(
+            settings, api, the_plan, tenant_id, project, rows=list_rows, samples=list_samples
+        )
+    finally:
+        api.close()
+        _cleanup(settings, lxd, tenant_id)
+    return ApiBenchResult(
+        image=image,
+        plan=plan,
+        creates=creates,
+        api_p50_s=_pct(api_times, 50),
+        api_p95_s=_pct(api_times, 95),
+        direct_p50_s=_pct(direct_times, 50),
+        direct_p95_s=_pct(direct_times, 95),
+        concurrent=concurrent,
+        api_concurrent_total_s=api_concurrent,
+        direct_concurrent_total_s=direct_concurrent,
+        list_rows=list_rows,
+        list_samples=list_samples,
+        list_p50_ms=_pct(list_ms, 50),
+        list_p95_ms=_pct(list_ms, 95),
+        list_p99_ms=_pct(list_ms, 99),
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    value = percentile(values, q)
+    return 0.0 if value is None else value
+
+
+def _ready_plan(settings: Settings, lxd: Lxd, *, image: str, plan: str) -> Plan:
+    """The plan to create, once the database and the image are there."""
     if migrate.current_revision(settings) is None:
         raise HostSetupError(
             "the database is not set up", resolution="run `containervps db upgrade`"
@@ -175,115 +162,33 @@ def run_api_bench(
         the_plan = session.get(Plan, plan)
     if the_plan is None:
         raise HostSetupError(f"plan {plan} does not exist")
-    most = max(creates, concurrent) + 1
-    quota = tenants.QuotaSpec(
-        max_servers=most + list_rows,
-        max_vcpus=most * the_plan.vcpus + list_rows,
-        max_memory_mib=most * the_plan.memory_mib + list_rows,
-        max_disk_gib=most * the_plan.disk_gib + list_rows,
-        max_processes=most * the_plan.max_processes + list_rows,
-    )
-    view = tenants.create_tenant(settings, lxd, name=f"bench-{secrets.token_hex(3)}", quota=quota)
-    tenant_id, project = view.tenant.id or 0, view.tenant.lxd_project
-    _, token = tokens.create_token(settings, name="bench api", tenant_id=tenant_id)
-    egress = egress_support(settings, lxd)
-    config, devices = instance_limits(
-        plan_limits(the_plan, egress_enforced=egress.enforced),
-        pool=settings.storage_pool,
-        network=settings.bridge,
-    )
-    direct = DirectPylxd(project=project, socket=settings.lxd_socket)
-    shared = lxd.host.get_pool(settings.storage_pool)
-    driver = shared.driver if shared else settings.storage_driver
-    disk = {"size": f"{the_plan.disk_gib}GiB"} if driver == "btrfs" else {}
+    return the_plan
 
-    def direct_create(name: str) -> None:
-        # The same host-wide create lock as the control plane (LXD's idmap race), no more, and
-        # the same storage and devices: a server's own disk pool, and its SSH port forward (an
-        # LXD proxy device, ~1 s of start).
-        pool = f"{project}_{name}"
-        lxd.host.create_pool(name=pool, driver=driver, config=disk)
-        direct.create_and_start(
-            name=name,
-            image=image,
-            config=config,
-            devices={
-                **devices,
-                "root": {**devices["root"], "pool": pool},
-                "ssh": access.ssh_proxy_device(settings, _free_port()),
-            },
-            profiles=["default"],
-            create_lock=instance_create_lock(settings.lxd_create_lock),
-        )
-        lxd.host.delete_image_volumes(pool)
 
-    def direct_delete(name: str) -> None:
-        direct.delete(name)
-        lxd.host.delete_pool(f"{project}_{name}")
+def _sequential(
+    create: Callable[[str], T], delete: Callable[[T], None], *, prefix: str, count: int
+) -> list[float]:
+    """Seconds of each of ``count`` creates one after another; then deletes them all."""
+    times, made = [], []
+    for i in range(count):
+        started = time.perf_counter()
+        made.append(create(f"{prefix}{i}"))
+        times.append(time.perf_counter() - started)
+    for handle in made:
+        delete(handle)
+    return times
 
-    api = _Api(settings, token)
-    try:
-        say("warm-up: one create each way (first use of the image in this project)")
-        api.delete_and_wait(api.create_and_wait("warm-api", plan=plan, image=image))
-        direct_create("warm-direct")
-        direct_delete("warm-direct")
-        say(f"{creates} sequential creates through the API")
-        api_times, ids = [], []
-        for i in range(creates):
-            started = time.perf_counter()
-            ids.append(api.create_and_wait(f"api-{i}", plan=plan, image=image))
-            api_times.append(time.perf_counter() - started)
-        for sid in ids:
-            api.delete_and_wait(sid)
-        say(f"{creates} sequential direct pylxd creates")
-        direct_times = []
-        for i in range(creates):
-            started = time.perf_counter()
-            direct_create(f"direct-{i}")
-            direct_times.append(time.perf_counter() - started)
-        for i in range(creates):
-            direct_delete(f"direct-{i}")
-        say(f"{concurrent} concurrent creates through the API")
-        with ThreadPoolExecutor(max_workers=concurrent) as pool:
-            started = time.perf_counter()
-            ids = list(
-                pool.map(
-                    lambda i: api.create_and_wait(f"capi-{i}", plan=plan, image=image),
-                    range(concurrent),
-                )
-            )
-            api_concurrent = time.perf_counter() - started
-            list(pool.map(api.delete_and_wait, ids))
-        say(f"{concurrent} concurrent direct pylxd creates")
-        with ThreadPoolExecutor(max_workers=concurrent) as pool:
-            started = time.perf_counter()
-            list(pool.map(lambda i: direct_create(f"cdirect-{i}"), range(concurrent)))
-            direct_concurrent = time.perf_counter() - started
-            list(pool.map(lambda i: direct_delete(f"cdirect-{i}"), range(concurrent)))
-        say(f"GET /v1/servers with {list_rows} servers in the database")
-        list_ms = _list_latency(
-            settings, api, the_plan, tenant_id, project, rows=list_rows, samples=list_samples
-        )
-    finally:
-        api.close()
-        _cleanup(settings, lxd, direct, tenant_id)
-    return ApiBenchResult(
-        image=image,
-        plan=plan,
-        creates=creates,
-        api_p50_s=percentile(api_times, 50),
-        api_p95_s=percentile(api_times, 95),
-        direct_p50_s=percentile(direct_times, 50),
-        direct_p95_s=percentile(direct_times, 95),
-        concurrent=concurrent,
-        api_concurrent_total_s=api_concurrent,
-        direct_concurrent_total_s=direct_concurrent,
-        list_rows=list_rows,
-        list_samples=list_samples,
-        list_p50_ms=statistics.median(list_ms),
-        list_p95_ms=percentile(list_ms, 95),
-        list_p99_ms=percentile(list_ms, 99),
-    )
+
+def _concurrent(
+    create: Callable[[str], T], delete: Callable[[T], None], prefix: str, count: int
+) -> float:
+    """Seconds until ``count`` creates started together have all finished; then deletes."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        started = time.perf_counter()
+        made = list(pool.map(lambda i: create(f"{prefix}{i}"), range(count)))
+        total = time.perf_counter() - started
+        list(pool.map(delete, made))
+    return total
 
 
 FAKE_PREFIX = "bench-fake-"
@@ -291,7 +196,7 @@ FAKE_PREFIX = "bench-fake-"
 
 def _list_latency(
     settings: Settings,
-    api: _Api,
+    api: ApiProcess,
     plan: Plan,
     tenant_id: int,
     project: str,
@@ -307,7 +212,7 @@ def _list_latency(
                     name=f"{FAKE_PREFIX}{i}",
                     plan=plan.name,
                     image="busybox",
-                    status="off",
+                    status=ServerState.OFF,
                     labels={"bench": "yes", "n": str(i)},
                     lxd_project=project,
                     lxd_name=f"{FAKE_PREFIX}{i}",
@@ -328,7 +233,7 @@ def _list_latency(
     return times
 
 
-def _cleanup(settings: Settings, lxd: Lxd, direct: DirectPylxd, tenant_id: int) -> None:
+def _cleanup(settings: Settings, lxd: Lxd, tenant_id: int) -> None:
     """Delete every container and row the benchmark made, then its tenant."""
     with session_scope(settings, immediate=True) as session:
         session.exec(
@@ -346,7 +251,8 @@ def _cleanup(settings: Settings, lxd: Lxd, direct: DirectPylxd, tenant_id: int) 
         except ContainerVpsError:
             continue
     for pool in lxd.host.list_pools():
-        if pool.name.startswith(f"{project}_"):
+        owner = pool_owner(pool.name)
+        if owner is not None and owner[0] == project:
             try:
                 lxd.host.delete_pool(pool.name)
             except ContainerVpsError:
@@ -355,6 +261,6 @@ def _cleanup(settings: Settings, lxd: Lxd, direct: DirectPylxd, tenant_id: int) 
         for row in live:
             fresh = session.get(Server, row.id)
             if fresh is not None:
-                fresh.status, fresh.deleted_at = "deleted", utcnow()
+                fresh.status, fresh.deleted_at = ServerState.DELETED, utcnow()
                 session.add(fresh)
     tenants.delete_tenant(settings, lxd, tenant_id=tenant_id)

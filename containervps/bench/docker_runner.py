@@ -16,8 +16,8 @@ from containervps.bench.workload import (
     iops_command,
     ready_command,
 )
-from containervps.docker_rt import DockerError, DockerRuntime
-from containervps.errors import ContainerVpsError
+from containervps.docker_rt import DockerRuntime
+from containervps.errors import ContainerVpsError, DockerError
 
 LABEL = "containervps.bench"
 

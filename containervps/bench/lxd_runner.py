@@ -19,7 +19,7 @@ from containervps.bench.workload import (
 )
 from containervps.config import Settings
 from containervps.errors import ContainerVpsError, LxdError, LxdNotFound
-from containervps.lxd import Lxd
+from containervps.lxd import Lxd, instance_pool, pool_owner, storage_name
 
 PROJECT_PREFIX = "cvps-bench-"
 DISK_GIB = 2  # each container's own pool (a sparse loop file), as the nano plan's disk
@@ -84,7 +84,7 @@ class LxdRunner:
         with self._lock:
             self._names.append(name)  # intent first: cleanup knows it even if create fails
         # Like a server: its own disk pool (a filesystem per VPS costs host memory too).
-        pool = self._pool(name)
+        pool = instance_pool(self.project, name)
         size = {"size": f"{DISK_GIB}GiB"} if self._pool_driver == "btrfs" else {}
         self.lxd.host.create_pool(name=pool, driver=self._pool_driver, config=size)
         self.lxd.instances.create(
@@ -148,14 +148,12 @@ class LxdRunner:
     def iops(self, rec: InstanceRecord, *, writes: int) -> dict[str, Any] | None:
         seconds = timed(self._exec, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
-        host_dir = LXD_POOLS / self._pool(rec.name) / "containers" / f"{self.project}_{rec.name}"
+        pool = instance_pool(self.project, rec.name)
+        host_dir = LXD_POOLS / pool / "containers" / storage_name(self.project, rec.name)
         return iops_result(inside_seconds=seconds, writes=writes, host_dir=host_dir)
 
     def start_activity(self, rec: InstanceRecord) -> None:
         self._exec(rec, active_command(), timeout=60)
-
-    def _pool(self, name: str) -> str:
-        return f"{self.project}_{name}"
 
     def cleanup(self) -> list[str]:
         removed: list[str] = []
@@ -166,7 +164,8 @@ class LxdRunner:
             self.lxd.host.delete_project(self.project)
             removed.append(f"lxd-project:{self.project}")
         for pool in self.lxd.host.list_pools():
-            if pool.name.startswith(self._pool("")):
+            owner = pool_owner(pool.name)
+            if owner is not None and owner[0] == self.project:
                 self.lxd.host.delete_pool(pool.name)
                 removed.append(f"lxd-pool:{pool.name}")
         return removed
@@ -186,7 +185,7 @@ class LxdRunner:
 
 def lxc_log_error(project: str, name: str) -> str:
     """The first ERROR line of an instance's lxc.log (LXD's own message hides it)."""
-    log_file = LXD_LOGS / f"{project}_{name}" / "lxc.log"
+    log_file = LXD_LOGS / storage_name(project, name) / "lxc.log"
     try:
         lines = log_file.read_text(errors="replace").splitlines()
     except OSError:

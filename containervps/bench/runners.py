@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from containervps.bench.model import InstanceRecord
 from containervps.bench.workload import cpu_command
+from containervps.shell import probe, run
 
 
 class Runner(Protocol):
@@ -59,12 +59,10 @@ def timed(func: Any, *args: Any, **kwargs: Any) -> float:
 def host_cpu_job(rootfs: Path, *, loops: int, timeout: float = 600) -> float:
     """The CPU job on the host, run by the guest image's own shell (chroot into its rootfs)."""
     started = time.perf_counter()
-    subprocess.run(
+    run(
         ["chroot", str(rootfs), *cpu_command(loops)],
-        check=True,
+        what="the CPU job on the host",
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
@@ -73,25 +71,13 @@ def host_iops(directory: Path, *, writes: int, timeout: float = 600) -> float | 
     """4 KiB O_DIRECT writes per second into ``directory`` on the host (busybox dd)."""
     target = directory / ".cvps-bench-iops"
     started = time.perf_counter()
+    dd = ["busybox", "dd", "if=/dev/zero", f"of={target}", "bs=4096", f"count={writes}"]
     try:
-        subprocess.run(
-            [
-                "busybox",
-                "dd",
-                "if=/dev/zero",
-                f"of={target}",
-                "bs=4096",
-                f"count={writes}",
-                "oflag=direct",
-            ],
-            check=True,
-            timeout=timeout,
-            capture_output=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
+        done = probe([*dd, "oflag=direct"], timeout=timeout)
     finally:
         target.unlink(missing_ok=True)
+    if not done.ok:
+        return None
     return writes / max(time.perf_counter() - started, 1e-6)
 
 

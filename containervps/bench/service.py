@@ -28,9 +28,9 @@ from containervps.bench.vm_runner import VmRunner, run_processes
 from containervps.config import Settings
 from containervps.docker_rt import DockerRuntime
 from containervps.errors import ContainerVpsError, InvalidInput
-from containervps.lxd import Lxd
-from containervps.services import daemons
-from containervps.services.images import ImageService
+from containervps.lxd import Lxd, pool_owner
+from containervps.services.host import daemons
+from containervps.services.images.service import ImageService
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,8 @@ def clean_leftovers(settings: Settings, lxd: Lxd, *, run_id: str | None = None) 
     prefix = f"cvps-bench-{run_id}" if run_id else "cvps-bench-"
     removed: list[str] = []
     projects = {p for p in lxd.host.list_projects() if p.startswith(prefix)}
-    projects |= {p.name.split("_")[0] for p in lxd.host.list_pools() if p.name.startswith(prefix)}
+    owners = (pool_owner(p.name) for p in lxd.host.list_pools())
+    projects |= {owner[0] for owner in owners if owner and owner[0].startswith(prefix)}
     for project in sorted(projects):
         spec = DensitySpec(run_id=project.removeprefix("cvps-bench-"), kinds=["lxd"])
         removed += LxdRunner(settings=settings, lxd=lxd, spec=spec).cleanup()

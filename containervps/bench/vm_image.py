@@ -13,14 +13,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from containervps.bench.workload import VM_AGENT
 from containervps.errors import HostSetupError
-from containervps.services.system import require_tool, run
+from containervps.shell import require_tool, run, run_bytes
 
 VM_BUILDER_VERSION = 1
 ROOT_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
@@ -87,16 +86,13 @@ def module_order(
 
 
 def _cpio_gz(source: Path, target: Path) -> None:
-    files = subprocess.run(
-        ["find", ".", "-mindepth", "1"], cwd=source, check=True, capture_output=True
-    ).stdout
-    archive = subprocess.run(
+    files = run_bytes(["find", ".", "-mindepth", "1"], what=f"list {source}", cwd=source)
+    archive = run_bytes(
         ["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"],
+        what=f"pack {source}",
         cwd=source,
-        input=files,
-        check=True,
-        capture_output=True,
-    ).stdout
+        input_bytes=files,
+    )
     target.write_bytes(gzip.compress(archive, compresslevel=6))
 
 

@@ -19,12 +19,9 @@ from containervps.bench.model import DensitySpec, InstanceRecord
 from containervps.bench.vm_image import VmArtifacts, vm_artifacts
 from containervps.bench.workload import READY_MARKER
 from containervps.config import Settings
-from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.services import qemu
-
-
-class VmError(ContainerVpsError):
-    code = "vm_error"
+from containervps.errors import ContainerVpsError, HostSetupError, VmError
+from containervps.services.host import qemu
+from containervps.shell import spawn
 
 
 def choose_accel(requested: str, *, probe_timeout: float) -> tuple[str, str]:
@@ -161,13 +158,11 @@ class VmRunner:
             else (self._command(name, vm_dir))
         )
         started = time.perf_counter()
-        with self._lock, (vm_dir / "qemu.log").open("wb") as log:
-            proc = subprocess.Popen(
+        with self._lock:
+            proc = spawn(
                 command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                log_file=vm_dir / "qemu.log",
+                detach=True,
                 env={**os.environ, "TMPDIR": str(vm_dir)},
             )
             self._procs[name] = proc

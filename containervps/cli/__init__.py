@@ -13,7 +13,9 @@ from containervps.cli import (
     reconcile,
     serve,
     server,
+    server_console,
     server_ops,
+    snapshot,
     tenant,
     token,
     usage,
@@ -36,6 +38,8 @@ app.add_typer(tenant.app, name="tenant")
 app.add_typer(token.app, name="token")
 app.add_typer(plan.app, name="plan")
 server.app.add_typer(server_ops.app)  # no name: its commands join `server`
+server.app.add_typer(server_console.app)
+server.app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(server.app, name="server")
 app.add_typer(usage.app, name="usage")
 app.command("reconcile")(reconcile.reconcile)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from containervps.cli import common
-from containervps.services import daemons
-from containervps.services.host_check import HostCheck
-from containervps.services.host_setup import HostSetup
+from containervps.services.host import daemons
+from containervps.services.host.check import HostCheck
+from containervps.services.host.setup import HostSetup
 
 app = typer.Typer(help="Host set-up and capability checks.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from containervps.cli import common
-from containervps.services.images import ImageService
+from containervps.services.images.service import ImageService
 
 app = typer.Typer(help="OS images offered to tenants.", no_args_is_help=True)
 

@@ -2,67 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from containervps.cli import common
-from containervps.services import audit, plans
-from containervps.services.tokens import CLI_ACTOR
+from containervps.cli.model_options import model_options
+from containervps.schemas.common import build
+from containervps.schemas.plan import PLAN_NUMBERS, PlanCreate, PlanPublic
+from containervps.services.tenancy import audit, plans
+from containervps.services.tenancy.tokens import CLI_ACTOR
 
 app = typer.Typer(help="Server plans (sizes and limits).", no_args_is_help=True)
 
-COLUMNS = [
-    "name",
-    "vcpus",
-    "memory_mib",
-    "disk_gib",
-    "disk_read_iops",
-    "disk_write_iops",
-    "net_ingress_mbit",
-    "net_egress_mbit",
-    "max_processes",
-    "transfer_gib",
-]
+COLUMNS = ["name", *PLAN_NUMBERS]
 
 
 @app.command("list")
 def list_(json_out: bool = common.JsonOption) -> None:
     """Every plan."""
-    rows = plans.list_plans(common.settings())
+    rows = [PlanPublic.of(r).model_dump() for r in plans.list_plans(common.settings())]
     if json_out:
-        common.print_json([r.model_dump(exclude={"created_at"}) for r in rows])
+        common.print_json(rows)
         return
-    common.print_table("plans", COLUMNS, [[getattr(r, c) for c in COLUMNS] for r in rows])
+    common.print_table("plans", COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
 
 
 @app.command("create")
-def create(
-    name: str,
-    vcpus: int = typer.Option(...),
-    memory_mib: int = typer.Option(...),
-    disk_gib: int = typer.Option(...),
-    disk_read_iops: int = typer.Option(...),
-    disk_write_iops: int = typer.Option(...),
-    net_ingress_mbit: int = typer.Option(...),
-    net_egress_mbit: int = typer.Option(...),
-    max_processes: int = typer.Option(...),
-    transfer_gib: int = typer.Option(...),
-    description: str = typer.Option(""),
-) -> None:
+@model_options(PlanCreate, into="fields", required=True, exclude={"name"})
+def create(name: str, fields: dict[str, Any]) -> None:
     """Add a plan."""
     s = common.settings()
-    spec = plans.PlanSpec(
-        name=name,
-        vcpus=vcpus,
-        memory_mib=memory_mib,
-        disk_gib=disk_gib,
-        disk_read_iops=disk_read_iops,
-        disk_write_iops=disk_write_iops,
-        net_ingress_mbit=net_ingress_mbit,
-        net_egress_mbit=net_egress_mbit,
-        max_processes=max_processes,
-        transfer_gib=transfer_gib,
-        description=description,
-    )
+    spec = build(PlanCreate, name=name, **fields)
     with audit.audited(s, actor=CLI_ACTOR, action="plan.create", target=f"plan:{name}"):
         plans.create_plan(s, spec)
     common.console.print(f"plan {name} created")

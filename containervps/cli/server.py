@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from containervps.cli import common
-from containervps.db.models import Action, Server
-from containervps.errors import ContainerVpsError, InvalidInput
-from containervps.services import audit, lifecycle, servers, tenants
-from containervps.services.tokens import CLI_ACTOR
+from containervps.cli.shared import TenantOption, find, run_here, server_json, show_after, tenant_id
+from containervps.db.models import Server
+from containervps.errors import InvalidInput
+from containervps.services.servers import create as create_service
+from containervps.services.servers import delete as delete_service
+from containervps.services.servers import power, queries
+from containervps.services.tenancy import audit, tenants
+from containervps.services.tenancy.tokens import CLI_ACTOR
 
 app = typer.Typer(help="Servers (VPSs) of tenants.", no_args_is_help=True)
-
-TenantOption = typer.Option(None, "--tenant", "-t", help="Tenant id or name.")
-
-
-def _dict(server: Server) -> dict[str, Any]:
-    return {
-        "id": server.id,
-        "tenant_id": server.tenant_id,
-        "name": server.name,
-        "status": server.status,
-        "status_detail": server.status_detail,
-        "plan": server.plan,
-        "image": server.image,
-        "labels": server.labels,
-        "ipv4": server.ipv4,
-        "ssh_port": server.ssh_port,
-        "protection": {"delete": server.delete_protection, "rebuild": server.rebuild_protection},
-        "lxd": f"{server.lxd_project}/{server.lxd_name}",
-        "limits": server.limits,
-        "created": server.created_at.isoformat(),
-    }
-
-
-def _tenant_id(tenant: str | None) -> int | None:
-    return tenants.resolve(common.settings(), tenant) if tenant else None
-
-
-def _run(action: Action, *, what: str) -> Action:
-    """Do the LXD work here, in this process, with a spinner."""
-    assert action.id is not None
-    with common.console.status(f"{what}..."):
-        done = lifecycle.run_action(common.settings(), action.id, lxd=common.lxd())
-    if done.status != "success":
-        raise ContainerVpsError(f"{what} failed: {done.error_message}")
-    return done
 
 
 @app.command("list")
@@ -63,15 +30,15 @@ def list_(
     s = common.settings()
     page, out = 1, list[Server]()
     while True:
-        rows, total = servers.list_servers(
-            s, tenant_id=_tenant_id(tenant), status=status, page=page, per_page=100
+        rows, total = queries.list_servers(
+            s, tenant_id=tenant_id(tenant), status=status, page=page, per_page=100
         )
         out.extend(rows)
         if len(out) >= total or not rows:
             break
         page += 1
     if json_out:
-        common.print_json([_dict(r) for r in out])
+        common.print_json([server_json(r) for r in out])
         return
     common.print_table(
         "servers",
@@ -85,12 +52,13 @@ def show(
     server: str, tenant: str | None = TenantOption, json_out: bool = common.JsonOption
 ) -> None:
     """One server (id, or name with --tenant) with its limits and whether each is enforced."""
-    row = servers.find_server(common.settings(), ref=server, tenant_id=_tenant_id(tenant))
+    row = find(server, tenant)
+    data = server_json(row)
     if json_out:
-        common.print_json(_dict(row))
+        common.print_json(data)
         return
-    data = _dict(row)
     limits = data.pop("limits")
+    data["lxd"] = f"{row.lxd_project}/{row.lxd_name}"
     common.print_table(f"server {row.id}", ["field", "value"], data.items())
     common.print_table(
         "limits",
@@ -115,13 +83,13 @@ def create(
     """Create a server for a tenant and wait until it runs (no keys: a root password)."""
     s = common.settings()
     labels = dict(item.partition("=")[::2] for item in label)
-    tenant_id = tenants.resolve(s, tenant)
+    owner = tenants.resolve(s, tenant)
     with audit.audited(s, actor=CLI_ACTOR, action="server.create") as note:
-        note["tenant_id"] = tenant_id
-        accepted = servers.create_server(
+        note["tenant_id"] = owner
+        accepted = create_service.create_server(
             s,
             common.lxd(),
-            tenant_id=tenant_id,
+            tenant_id=owner,
             name=name,
             plan=plan,
             image=image,
@@ -129,31 +97,28 @@ def create(
             ssh_keys=list(ssh_key),
         )
         note["target"] = f"server:{accepted.server.id}"
-        _run(accepted.action, what=f"creating {name}")
+        run_here(accepted.action, what=f"creating {name}")
     if accepted.root_password:
         common.err_console.print(f"root password (shown once): {accepted.root_password}")
-    _show_after(accepted.server.id or 0, json_out)
+    show_after(accepted.server.id or 0, json_out)
 
 
 def _act(server: str, tenant: str | None, command: str, what: str) -> int:
     s = common.settings()
-    row = servers.find_server(s, ref=server, tenant_id=_tenant_id(tenant))
+    row = find(server, tenant)
     with audit.audited(
         s, actor=CLI_ACTOR, action=f"server.{command}", target=f"server:{row.id}"
     ) as note:
         note["tenant_id"] = row.tenant_id
         common.lxd()  # fail fast (and write nothing) when LXD is down
-        accepted = servers.request_action(s, tenant_id=None, server_id=row.id or 0, command=command)
-        _run(accepted.action, what=f"{what} {row.name}")
+        if command == "delete_server":
+            accepted = delete_service.request_delete(s, tenant_id=None, server_id=row.id or 0)
+        else:
+            accepted = power.request_power(
+                s, tenant_id=None, server_id=row.id or 0, command=command
+            )
+        run_here(accepted.action, what=f"{what} {row.name}")
     return row.id or 0
-
-
-def _show_after(server_id: int, json_out: bool) -> None:
-    row = servers.get_server(common.settings(), server_id=server_id, tenant_id=None)
-    if json_out:
-        common.print_json(_dict(row))
-    else:
-        common.console.print(f"server {row.id} ({row.name}): {row.status}")
 
 
 @app.command("delete")
@@ -168,7 +133,7 @@ def start(
     server: str, tenant: str | None = TenantOption, json_out: bool = common.JsonOption
 ) -> None:
     """Power a server on."""
-    _show_after(_act(server, tenant, "poweron", "starting"), json_out)
+    show_after(_act(server, tenant, "poweron", "starting"), json_out)
 
 
 @app.command("stop")
@@ -179,7 +144,7 @@ def stop(
     json_out: bool = common.JsonOption,
 ) -> None:
     """Shut a server down gracefully (hard after shutdown_timeout), or at once with --hard."""
-    _show_after(_act(server, tenant, "poweroff" if hard else "shutdown", "stopping"), json_out)
+    show_after(_act(server, tenant, "poweroff" if hard else "shutdown", "stopping"), json_out)
 
 
 @app.command("reboot")
@@ -187,4 +152,4 @@ def reboot(
     server: str, tenant: str | None = TenantOption, json_out: bool = common.JsonOption
 ) -> None:
     """Reboot a server."""
-    _show_after(_act(server, tenant, "reboot", "rebooting"), json_out)
+    show_after(_act(server, tenant, "reboot", "rebooting"), json_out)

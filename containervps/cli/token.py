@@ -6,7 +6,8 @@ import typer
 
 from containervps.cli import common
 from containervps.errors import InvalidInput
-from containervps.services import audit, tenants, tokens
+from containervps.schemas.access import TokenPublic
+from containervps.services.tenancy import audit, tenants, tokens
 
 app = typer.Typer(help="API tokens for tenants and admins.", no_args_is_help=True)
 
@@ -27,9 +28,7 @@ def create(
         row, secret = tokens.create_token(s, name=name, tenant_id=tenant_id, is_admin=admin)
         note["target"], note["tenant_id"] = f"token:{row.id}", tenant_id
     if json_out:
-        common.print_json(
-            {"id": row.id, "name": row.name, "tenant_id": tenant_id, "secret": secret}
-        )
+        common.print_json(TokenPublic.of(row, secret=secret).model_dump())
         return
     common.console.print(f"token {row.id} ({'admin' if admin else f'tenant {tenant_id}'}):")
     common.console.print(secret, highlight=False, soft_wrap=True)
@@ -54,17 +53,7 @@ def list_(
     """Tokens (never their secrets)."""
     s = common.settings()
     rows = tokens.list_tokens(s, tenant_id=tenants.resolve(s, tenant) if tenant else None)
-    data = [
-        {
-            "id": r.id,
-            "name": r.name,
-            "prefix": r.prefix,
-            "tenant_id": r.tenant_id,
-            "admin": r.is_admin,
-            "revoked": r.revoked_at.isoformat() if r.revoked_at else None,
-        }
-        for r in rows
-    ]
+    data = [TokenPublic.of(r).model_dump(exclude={"secret"}) for r in rows]
     if json_out:
         common.print_json(data)
         return

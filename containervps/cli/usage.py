@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import typer
 
 from containervps.cli import common
-from containervps.services import tenants, usage
+from containervps.services.metering import usage
+from containervps.services.tenancy import tenants
 
 app = typer.Typer(
     help="Usage accounting: CPU, memory, disk, network, transfer.", no_args_is_help=True

@@ -9,7 +9,12 @@ from alembic.config import Config
 
 from containervps.config import Settings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Installed from a wheel, the scripts ship inside the package; in a checkout (editable install)
+# they sit at the top of the repository.
+_PACKAGED = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS_DIR = (
+    _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "migrations"
+)
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from containervps.schemas.plan import PlanBase
+from containervps.schemas.quota import QuotaBase
+
 
 class Image(SQLModel, table=True):
     """An OS image offered to tenants (built on this host or copied from a remote)."""
@@ -43,16 +46,10 @@ class Tenant(SQLModel, table=True):
     deleted_at: datetime | None = None
 
 
-class Quota(SQLModel, table=True):
+class Quota(QuotaBase, table=True):
     """What one tenant may hold at once (mirrored into its LXD project's limits.*)."""
 
     tenant_id: int = Field(primary_key=True, foreign_key="tenant.id")
-    max_servers: int
-    max_vcpus: int
-    max_memory_mib: int
-    max_disk_gib: int
-    max_processes: int
-    max_snapshots: int = 10
 
 
 class ApiToken(SQLModel, table=True):
@@ -70,20 +67,10 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
-class Plan(SQLModel, table=True):
+class Plan(PlanBase, table=True):
     """A server size: every limit a VPS gets."""
 
     name: str = Field(primary_key=True, max_length=63)
-    description: str = ""
-    vcpus: int
-    memory_mib: int
-    disk_gib: int
-    disk_read_iops: int
-    disk_write_iops: int
-    net_ingress_mbit: int
-    net_egress_mbit: int
-    max_processes: int
-    transfer_gib: int  # monthly allowance (accounted, not throttled)
     created_at: datetime = Field(default_factory=utcnow)
 
 

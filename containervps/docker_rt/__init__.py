@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from containervps.docker_rt.client import DockerError, DockerRuntime, RunningContainer
+from containervps.docker_rt.client import DockerRuntime, RunningContainer
 
-__all__ = ["DockerError", "DockerRuntime", "RunningContainer"]
+__all__ = ["DockerRuntime", "RunningContainer"]

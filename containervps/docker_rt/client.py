@@ -5,7 +5,6 @@ Every docker/requests exception is translated here, once, into DockerError.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +16,10 @@ import docker
 import requests
 from docker import errors as docker_errors
 
-from containervps.errors import ContainerVpsError
+from containervps.errors import DockerError
+from containervps.shell import run
 
 START_HINT = "start dockerd with `containervps host start --docker`"
-
-
-class DockerError(ContainerVpsError):
-    """Docker refused or failed an operation, or is not running."""
-
-    code = "docker_error"
 
 
 @contextmanager
@@ -74,10 +68,9 @@ class DockerRuntime:
         changes = [f'LABEL {k}="{v}"' for k, v in labels.items()]
         with tempfile.TemporaryDirectory(prefix="cvps-docker-import-") as scratch:
             tarball = Path(scratch) / "rootfs.tar"
-            subprocess.run(
+            run(
                 ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
-                check=True,
-                capture_output=True,
+                what=f"pack {rootfs}",
             )
             with translate_errors(f"import {rootfs} as {tag}"):
                 self.client.api.import_image_from_file(

@@ -10,6 +10,7 @@ from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
+from containervps.lxd.names import instance_pool, pool_owner, storage_name
 from containervps.lxd.operations import Operations
 from containervps.lxd.snapshots import Snapshots
 from containervps.lxd.streams import BoundedExecResult, InteractiveExec, Streams
@@ -38,6 +39,9 @@ __all__ = [
     "ServerInfo",
     "StoragePoolInfo",
     "connect",
+    "instance_pool",
+    "pool_owner",
+    "storage_name",
 ]
 
 

@@ -9,20 +9,18 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
-from containervps.config import Settings
+from containervps.api.app import create_app
+from containervps.config import Settings, get_settings
 from containervps.db import migrate
 from containervps.lxd import Lxd, connect
-from containervps.services.host_setup import HostSetup
-from containervps.services.images import ImageService
+from containervps.services.host.setup import HostSetup
+from containervps.services.images.service import ImageService
+from tests.integration.api_support import TEST_ENV
 
 TEST_PROJECT_PREFIX = "cvpstest-"
 STALE_AFTER = timedelta(hours=1)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.integration)
 
 
 def delete_project(lxd: Lxd, name: str) -> None:
@@ -92,3 +90,22 @@ def project_factory(ready_host: Lxd, run_id: str) -> Iterator[Callable[[str], st
     yield make
     for name in made:
         delete_project(ready_host, name)
+
+
+@pytest.fixture(scope="module")
+def cp_settings(settings: Settings, ready_host: Lxd) -> Iterator[Settings]:
+    """The session settings plus short shutdown timeouts and no periodic reconciler."""
+    mp = pytest.MonkeyPatch()
+    for key, value in TEST_ENV.items():
+        mp.setenv(key, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    mp.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def client(cp_settings: Settings) -> Iterator[TestClient]:
+    """The API app in-process, with its worker running, for one test module."""
+    with TestClient(create_app()) as c:
+        yield c

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from control_plane_support import (
-    client_fixture,  # noqa: F401
-    cp_settings_fixture,  # noqa: F401
-    wait_action,
-)
 from fastapi.testclient import TestClient
 
 from containervps.config import Settings
 from containervps.lxd import Lxd
-from containervps.services import tokens
+from containervps.services.tenancy import tokens
+from tests.integration.api_support import wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from control_plane_support import (
-    ApiProcess,
-    cp_settings_fixture,  # noqa: F401
-    make_tenant,
-)
 
 from containervps.config import Settings
 from containervps.lxd import Lxd
+from tests.integration.api_support import ApiProcess, make_tenant
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 

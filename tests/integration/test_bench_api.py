@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from control_plane_support import cp_settings_fixture  # noqa: F401
 
 from containervps.bench.api_bench import run_api_bench
 from containervps.config import Settings

@@ -21,7 +21,7 @@ from containervps.cli import app
 from containervps.config import Settings
 from containervps.docker_rt import DockerRuntime
 from containervps.lxd import Lxd
-from containervps.services.daemons import ensure_dockerd
+from containervps.services.host.daemons import ensure_dockerd
 
 COUNTS = {"lxd": 3, "docker": 2, "vm": 1}
 

@@ -9,11 +9,6 @@ import subprocess
 import time
 
 import pytest
-from control_plane_support import (
-    cp_settings_fixture,  # noqa: F401
-    make_tenant,
-    wait_action,
-)
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -22,7 +17,8 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd, connect
-from containervps.services import daemons
+from containervps.services.host import daemons
+from tests.integration.api_support import make_tenant, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 

@@ -38,7 +38,9 @@ def test_foreign_exceptions_are_translated(raised: Exception, expected: type) ->
     with pytest.raises(expected) as caught, translate_errors("do a thing"):
         raise raised
     assert caught.value.__cause__ is raised
-    assert "do a thing" in caught.value.brief or "LXD" in caught.value.brief
+    error = caught.value
+    assert isinstance(error, errors.ContainerVpsError)
+    assert "do a thing" in error.brief or "LXD" in error.brief
 
 
 def test_lxd_api_message_is_kept() -> None:

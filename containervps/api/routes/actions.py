@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from containervps.api.deps import SettingsDep, TenantDep
-from containervps.api.schemas import render_action
-from containervps.services import actions
+from containervps.api.render import action_json
+from containervps.services.actions import store as actions
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
@@ -19,7 +19,7 @@ def list_actions(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The caller's latest actions, newest first."""
     return {
         "actions": [
-            render_action(a) for a in actions.list_actions(settings, tenant_id=ident.tenant_id)
+            action_json(a) for a in actions.list_actions(settings, tenant_id=ident.tenant_id)
         ]
     }
 
@@ -39,4 +39,4 @@ async def get_action(
         tenant_id=ident.tenant_id,
         timeout=min(wait, settings.api_max_wait_seconds),
     )
-    return {"action": render_action(action)}
+    return {"action": action_json(action)}

@@ -7,44 +7,35 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from containervps.api.deps import AdminDep, LxdDep, SettingsDep
-from containervps.api.schemas import (
-    PlanCreate,
-    QuotaUpdate,
-    TenantCreate,
-    TokenCreate,
-    pagination,
-    render_plan,
-    render_server,
-    render_tenant,
-    render_token,
-)
-from containervps.services import plans, servers, tenants, tokens
+from containervps.api.render import list_meta, server_json
+from containervps.schemas.access import TokenCreate, TokenPublic
+from containervps.schemas.plan import PlanCreate, PlanPublic
+from containervps.schemas.quota import QuotaUpdate
+from containervps.schemas.tenant import TenantCreate
+from containervps.services.servers import queries
+from containervps.services.tenancy import plans, tenants, tokens
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 @router.get("/tenants")
 def list_tenants(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"tenants": [render_tenant(v) for v in tenants.list_tenants(settings)]}
+    return {"tenants": [v.public.model_dump() for v in tenants.list_tenants(settings)]}
 
 
 @router.post("/tenants", status_code=201)
 def create_tenant(
     body: TenantCreate, request: Request, _: AdminDep, settings: SettingsDep, lxd: LxdDep
 ) -> dict[str, Any]:
-    quota = (
-        tenants.QuotaSpec(**body.quota.model_dump())
-        if body.quota
-        else tenants.QuotaSpec.defaults(settings)
-    )
+    quota = body.quota or tenants.default_quota(settings)
     view = tenants.create_tenant(settings, lxd, name=body.name, quota=quota)
     request.state.audit_target = f"tenant:{view.tenant.id}"
-    return {"tenant": render_tenant(view)}
+    return {"tenant": view.public.model_dump()}
 
 
 @router.get("/tenants/{tenant_id}")
 def get_tenant(tenant_id: int, _: AdminDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"tenant": render_tenant(tenants.get_tenant(settings, tenant_id))}
+    return {"tenant": tenants.get_tenant(settings, tenant_id).public.model_dump()}
 
 
 @router.put("/tenants/{tenant_id}/quota")
@@ -56,11 +47,9 @@ def set_quota(
     settings: SettingsDep,
     lxd: LxdDep,
 ) -> dict[str, Any]:
-    view = tenants.set_quota(
-        settings, lxd, tenant_id=tenant_id, quota=tenants.QuotaSpec(**body.model_dump())
-    )
+    view = tenants.set_quota(settings, lxd, tenant_id=tenant_id, quota=body)
     request.state.audit_target = f"tenant:{tenant_id}"
-    return {"tenant": render_tenant(view)}
+    return {"tenant": view.public.model_dump()}
 
 
 @router.delete("/tenants/{tenant_id}", status_code=204)
@@ -77,7 +66,7 @@ def create_token(
 ) -> dict[str, Any]:
     row, secret = tokens.create_token(settings, name=body.name, tenant_id=tenant_id)
     request.state.audit_target = f"token:{row.id}"
-    return {"token": render_token(row, secret=secret)}
+    return {"token": TokenPublic.of(row, secret=secret).model_dump()}
 
 
 @router.delete("/tokens/{token_id}")
@@ -85,12 +74,13 @@ def revoke_token(
     token_id: int, request: Request, _: AdminDep, settings: SettingsDep
 ) -> dict[str, Any]:
     request.state.audit_target = f"token:{token_id}"
-    return {"token": render_token(tokens.revoke_token(settings, token_id))}
+    token = tokens.revoke_token(settings, token_id)
+    return {"token": TokenPublic.of(token).model_dump(exclude={"secret"})}
 
 
 @router.get("/plans")
 def list_plans(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"plans": [render_plan(p) for p in plans.list_plans(settings)]}
+    return {"plans": [PlanPublic.of(p).model_dump() for p in plans.list_plans(settings)]}
 
 
 @router.post("/plans", status_code=201)
@@ -98,7 +88,7 @@ def create_plan(
     body: PlanCreate, request: Request, _: AdminDep, settings: SettingsDep
 ) -> dict[str, Any]:
     request.state.audit_target = f"plan:{body.name}"
-    return {"plan": render_plan(plans.create_plan(settings, plans.PlanSpec(**body.model_dump())))}
+    return {"plan": PlanPublic.of(plans.create_plan(settings, body)).model_dump()}
 
 
 @router.get("/servers")
@@ -110,10 +100,10 @@ def list_all_servers(
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=100),
 ) -> dict[str, Any]:
-    rows, total = servers.list_servers(
+    rows, total = queries.list_servers(
         settings, tenant_id=tenant_id, status=status, page=page, per_page=per_page
     )
     return {
-        "servers": [{**render_server(s), "tenant_id": s.tenant_id} for s in rows],
-        "meta": {"pagination": pagination(page=page, per_page=per_page, total=total)},
+        "servers": [server_json(s) for s in rows],
+        "meta": list_meta(page=page, per_page=per_page, total=total),
     }

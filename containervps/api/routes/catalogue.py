@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from containervps.api.deps import IdentityDep, LxdDep, SettingsDep, TenantDep
-from containervps.api.schemas import render_limits, render_plan
-from containervps.services import plans, tenants
-from containervps.services.images import ImageService
+from containervps.schemas.plan import PlanPublic
+from containervps.schemas.quota import limits_block
+from containervps.services.images.service import ImageService
+from containervps.services.tenancy import plans, tenants
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 @router.get("/plans")
 def list_plans(_: IdentityDep, settings: SettingsDep) -> dict[str, Any]:
     """Every plan with all its limits."""
-    return {"plans": [render_plan(p) for p in plans.list_plans(settings)]}
+    return {"plans": [PlanPublic.of(p).model_dump() for p in plans.list_plans(settings)]}
 
 
 @router.get("/images")
@@ -43,4 +44,5 @@ def list_images(_: IdentityDep, settings: SettingsDep, lxd: LxdDep) -> dict[str,
 def limits(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The caller's quota and what it uses now."""
     assert ident.tenant_id is not None
-    return {"limits": render_limits(tenants.get_tenant(settings, ident.tenant_id))}
+    view = tenants.get_tenant(settings, ident.tenant_id)
+    return {"limits": limits_block(view.quota, view.usage)}

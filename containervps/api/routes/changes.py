@@ -8,14 +8,11 @@ from fastapi import APIRouter, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
-from containervps.api.schemas import (
-    ProtectionUpdate,
-    RebuildRequest,
-    ResizeRequest,
-    render_action,
-    render_server,
-)
-from containervps.services import changes
+from containervps.api.render import server_json, started
+from containervps.schemas.server import ProtectionUpdate, ServerRebuild, ServerResize
+from containervps.services.servers.protection import change_protection as protect
+from containervps.services.servers.rebuild import request_rebuild
+from containervps.services.servers.resize import request_resize
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
@@ -23,7 +20,7 @@ router = APIRouter(prefix="/v1/servers", tags=["servers"])
 @router.post("/{server_id}/actions/rebuild", status_code=202)
 def rebuild(
     server_id: int,
-    body: RebuildRequest,
+    body: ServerRebuild,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
@@ -33,7 +30,7 @@ def rebuild(
 ) -> dict[str, Any]:
     """A fresh disk from ``image``; id, name, port, plan and SSH keys stay."""
     request.state.audit_target = f"server:{server_id}"
-    accepted = changes.request_rebuild(
+    accepted = request_rebuild(
         settings,
         tenant_id=ident.tenant_id,
         server_id=server_id,
@@ -41,14 +38,13 @@ def rebuild(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    worker.start(accepted)
-    return {"action": render_action(accepted.action), "root_password": accepted.root_password}
+    return {**started(request, worker, accepted), "root_password": accepted.root_password}
 
 
 @router.post("/{server_id}/actions/resize", status_code=202)
 def resize(
     server_id: int,
-    body: ResizeRequest,
+    body: ServerResize,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
@@ -58,7 +54,7 @@ def resize(
 ) -> dict[str, Any]:
     """Another plan: quota and capacity checked first, limits changed live."""
     request.state.audit_target = f"server:{server_id}"
-    accepted = changes.request_resize(
+    accepted = request_resize(
         settings,
         lxd,
         tenant_id=ident.tenant_id,
@@ -67,8 +63,7 @@ def resize(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    worker.start(accepted)
-    return {"action": render_action(accepted.action)}
+    return started(request, worker, accepted)
 
 
 @router.post("/{server_id}/actions/change_protection")
@@ -81,11 +76,11 @@ def change_protection(
 ) -> dict[str, Any]:
     """Turn delete and/or rebuild protection on or off."""
     request.state.audit_target = f"server:{server_id}"
-    server = changes.change_protection(
+    server = protect(
         settings,
         tenant_id=ident.tenant_id,
         server_id=server_id,
         delete=body.delete,
         rebuild=body.rebuild,
     )
-    return {"server": render_server(server)}
+    return {"server": server_json(server)}

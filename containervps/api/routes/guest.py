@@ -12,12 +12,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from containervps.api.deps import LxdDep, SettingsDep, TenantDep
 from containervps.api.errors import status_for
-from containervps.api.schemas import ExecRequest
 from containervps.config import get_settings
 from containervps.errors import ContainerVpsError, InvalidInput
 from containervps.lxd import InteractiveExec, connect
-from containervps.services import audit, guest
-from containervps.services.tokens import authenticate
+from containervps.schemas.guest import ExecRequest
+from containervps.services.servers import guest
+from containervps.services.tenancy import audit
+from containervps.services.tenancy.tokens import authenticate
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 

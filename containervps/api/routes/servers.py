@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
-from containervps.api.schemas import ServerCreate, pagination, render_action, render_server
-from containervps.config import Settings
-from containervps.services import actions, servers
-from containervps.services.worker import ActionWorker
+from containervps.api.render import action_json, list_meta, server_json, started
+from containervps.schemas.server import ServerCreate
+from containervps.services.actions import store as actions
+from containervps.services.servers import create, delete, power, queries
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
@@ -30,7 +30,7 @@ def create_server(
 ) -> dict[str, Any]:
     """Admit and start creating a server; poll the returned action."""
     assert ident.tenant_id is not None
-    accepted = servers.create_server(
+    accepted = create.create_server(
         settings,
         lxd,
         tenant_id=ident.tenant_id,
@@ -45,8 +45,8 @@ def create_server(
     worker.start(accepted)
     request.state.audit_target = f"server:{accepted.server.id}"
     return {
-        "server": render_server(accepted.server),
-        "action": render_action(accepted.action),
+        "server": server_json(accepted.server),
+        "action": action_json(accepted.action),
         "root_password": accepted.root_password,  # shown once, stored nowhere
     }
 
@@ -62,7 +62,7 @@ def list_servers(
     per_page: int = Query(25, ge=1, le=100),
 ) -> dict[str, Any]:
     """One page of the caller's servers."""
-    rows, total = servers.list_servers(
+    rows, total = queries.list_servers(
         settings,
         tenant_id=ident.tenant_id,
         status=status,
@@ -72,8 +72,8 @@ def list_servers(
         per_page=per_page,
     )
     return {
-        "servers": [render_server(s) for s in rows],
-        "meta": {"pagination": pagination(page=page, per_page=per_page, total=total)},
+        "servers": [server_json(s) for s in rows],
+        "meta": list_meta(page=page, per_page=per_page, total=total),
     }
 
 
@@ -81,8 +81,8 @@ def list_servers(
 def get_server(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """One server; another tenant's id answers 404."""
     return {
-        "server": render_server(
-            servers.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
+        "server": server_json(
+            queries.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
         )
     }
 
@@ -98,9 +98,14 @@ def delete_server(
     idempotency_key: IdempotencyKeyDep,
 ) -> dict[str, Any]:
     """Start deleting a server (frees its quota when done)."""
-    return _act(
-        request, ident.tenant_id, settings, worker, server_id, "delete_server", idempotency_key
+    accepted = delete.request_delete(
+        settings,
+        tenant_id=ident.tenant_id,
+        server_id=server_id,
+        request_id=request_id(request),
+        idempotency_key=idempotency_key,
     )
+    return started(request, worker, accepted)
 
 
 @router.post("/{server_id}/actions/{command}", status_code=202)
@@ -115,35 +120,20 @@ def power_action(
     idempotency_key: IdempotencyKeyDep,
 ) -> dict[str, Any]:
     """poweron | shutdown (graceful, then hard after a timeout) | poweroff (hard) | reboot."""
-    return _act(request, ident.tenant_id, settings, worker, server_id, command, idempotency_key)
-
-
-@router.get("/{server_id}/actions")
-def server_actions(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
-    """The server's actions, newest first."""
-    servers.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
-    rows = actions.list_actions(settings, tenant_id=ident.tenant_id, server_id=server_id)
-    return {"actions": [render_action(a) for a in rows]}
-
-
-def _act(
-    request: Request,
-    tenant_id: int | None,
-    settings: Settings,
-    worker: ActionWorker,
-    server_id: int,
-    command: str,
-    idempotency_key: str | None,
-) -> dict[str, Any]:
-    # The LXD dependency already proved LXD answers: a 503 leaves no action behind.
-    accepted = servers.request_action(
+    accepted = power.request_power(
         settings,
-        tenant_id=tenant_id,
+        tenant_id=ident.tenant_id,
         server_id=server_id,
         command=command,
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    worker.start(accepted)
-    request.state.audit_target = f"server:{server_id}"
-    return {"action": render_action(accepted.action)}
+    return started(request, worker, accepted)
+
+
+@router.get("/{server_id}/actions")
+def server_actions(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+    """The server's actions, newest first."""
+    queries.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
+    rows = actions.list_actions(settings, tenant_id=ident.tenant_id, server_id=server_id)
+    return {"actions": [action_json(a) for a in rows]}

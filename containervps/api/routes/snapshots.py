@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
-from containervps.api.schemas import render_action
-from containervps.db.models import Snapshot
-from containervps.services import snapshots
+from containervps.api.render import started
+from containervps.schemas.snapshot import SnapshotCreate, SnapshotPublic
+from containervps.services.servers import snapshots
+from containervps.services.servers.restore import request_restore
 
 router = APIRouter(prefix="/v1/servers", tags=["snapshots"])
-
-
-class SnapshotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=63)
-
-
-def _ts(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def render_snapshot(row: Snapshot) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "server": row.server_id,
-        "status": row.status,
-        "created": _ts(row.created_at),
-    }
 
 
 @router.post("/{server_id}/snapshots", status_code=201)
@@ -50,14 +30,14 @@ def create(
     row = snapshots.create_snapshot(
         settings, lxd, server_id=server_id, tenant_id=ident.tenant_id, name=body.name
     )
-    return {"snapshot": render_snapshot(row)}
+    return {"snapshot": SnapshotPublic.of(row).model_dump()}
 
 
 @router.get("/{server_id}/snapshots")
 def list_(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The server's snapshots, oldest first."""
     rows = snapshots.list_snapshots(settings, server_id=server_id, tenant_id=ident.tenant_id)
-    return {"snapshots": [render_snapshot(r) for r in rows]}
+    return {"snapshots": [SnapshotPublic.of(r).model_dump() for r in rows]}
 
 
 @router.post("/{server_id}/snapshots/{snapshot_id}/actions/restore", status_code=202)
@@ -73,7 +53,7 @@ def restore(
 ) -> dict[str, Any]:
     """Put the disk back exactly as it was at the snapshot (an action, like power actions)."""
     request.state.audit_target = f"server:{server_id}"
-    accepted = snapshots.request_restore(
+    accepted = request_restore(
         settings,
         server_id=server_id,
         tenant_id=ident.tenant_id,
@@ -81,8 +61,7 @@ def restore(
         request_id=request_id(request),
         idempotency_key=idempotency_key,
     )
-    worker.start(accepted)
-    return {"action": render_action(accepted.action)}
+    return started(request, worker, accepted)
 
 
 @router.delete("/{server_id}/snapshots/{snapshot_id}", status_code=204)

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from containervps.api.deps import SettingsDep, TenantDep
-from containervps.api.schemas import SshKeyCreate, render_ssh_key
-from containervps.services import ssh_keys
+from containervps.schemas.access import SshKeyCreate, SshKeyPublic
+from containervps.services.tenancy import ssh_keys
 
 router = APIRouter(prefix="/v1/ssh_keys", tags=["ssh_keys"])
 
@@ -23,7 +23,7 @@ def add_key(
         settings, tenant_id=ident.tenant_id, name=body.name, public_key=body.public_key
     )
     request.state.audit_target = f"ssh_key:{key.id}"
-    return {"ssh_key": render_ssh_key(key)}
+    return {"ssh_key": SshKeyPublic.of(key).model_dump()}
 
 
 @router.get("")
@@ -32,7 +32,8 @@ def list_keys(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     assert ident.tenant_id is not None
     return {
         "ssh_keys": [
-            render_ssh_key(k) for k in ssh_keys.list_keys(settings, tenant_id=ident.tenant_id)
+            SshKeyPublic.of(k).model_dump()
+            for k in ssh_keys.list_keys(settings, tenant_id=ident.tenant_id)
         ]
     }
 
@@ -42,7 +43,7 @@ def get_key(key_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, A
     """One key; another tenant's id answers 404."""
     assert ident.tenant_id is not None
     key = ssh_keys.get_key(settings, tenant_id=ident.tenant_id, key_id=key_id)
-    return {"ssh_key": render_ssh_key(key)}
+    return {"ssh_key": SshKeyPublic.of(key).model_dump()}
 
 
 @router.delete("/{key_id}", status_code=204)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from containervps.api.deps import SettingsDep, TenantDep
-from containervps.services import usage
+from containervps.services.metering import usage
 
 router = APIRouter(prefix="/v1", tags=["usage"])
 

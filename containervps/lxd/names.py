@@ -1,0 +1,23 @@
+"""Names of LXD objects made per instance (one place builds and parses them)."""
+
+from __future__ import annotations
+
+__all__ = ["instance_pool", "pool_owner", "storage_name"]
+
+SEPARATOR = "_"  # allowed in pool names, in neither project nor instance names
+
+
+def instance_pool(project: str, instance: str) -> str:
+    """The storage pool holding one instance's own disk: unique on the host."""
+    return f"{project}{SEPARATOR}{instance}"
+
+
+def pool_owner(pool: str) -> tuple[str, str] | None:
+    """(project, instance) of a per-instance pool name, or None for any other pool."""
+    project, sep, instance = pool.partition(SEPARATOR)
+    return (project, instance) if sep and project and instance else None
+
+
+def storage_name(project: str, instance: str) -> str:
+    """How LXD itself names an instance of a project on disk (its volume and log dir)."""
+    return f"{project}_{instance}"

@@ -1,0 +1,145 @@
+"""Starting the host daemons the platform needs: lxcfs, then LXD; dockerd for benchmarks.
+
+Uses systemd units where the host runs systemd; otherwise starts the daemons in the background
+itself (this project's CI machines have no systemd).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from containervps.config import Settings
+from containervps.errors import HostSetupError, LxdUnavailable
+from containervps.lxd.client import LxdApi
+from containervps.shell import probe, require_tool, run, spawn
+
+log = logging.getLogger(__name__)
+
+LXCFS_DIR = Path("/var/lib/lxcfs")
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    name: str
+    started: bool  # False: it was already running
+    detail: str
+
+
+def has_systemd() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def lxcfs_active() -> bool:
+    """lxcfs is mounted and answering (containers then see their own limits in /proc)."""
+    try:
+        return (LXCFS_DIR / "proc" / "meminfo").exists()
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:  # the mount outlived its lxcfs process
+            return False
+        raise
+
+
+def _release_stale_lxcfs_mount() -> None:
+    """Detach an lxcfs FUSE mount whose daemon died (a host restart without unmounting it)."""
+    try:
+        (LXCFS_DIR / "proc").exists()
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            raise
+        log.warning("lxcfs mount on %s is stale (its daemon is gone); detaching it", LXCFS_DIR)
+        run(["umount", "-l", str(LXCFS_DIR)], what="detach the stale lxcfs mount")
+
+
+def lxd_answers(settings: Settings) -> bool:
+    try:
+        LxdApi(socket=settings.lxd_socket, timeout=5).request("get", "/")
+    except LxdUnavailable:
+        return False
+    return True
+
+
+def docker_answers() -> bool:
+    if not DOCKER_SOCKET.exists():
+        return False
+    return probe(["docker", "version", "--format", "{{.Server.Version}}"], timeout=20).ok
+
+
+def _spawn(cmd: list[str], *, log_file: Path) -> None:
+    """Start a daemon detached from us, its output appended to ``log_file``."""
+    spawn(cmd, log_file=log_file, detach=True)
+
+
+def _wait_until(check: object, *, seconds: float, what: str, log_file: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise HostSetupError(
+        f"{what} did not come up within {seconds:.0f}s", resolution=f"see {log_file}"
+    )
+
+
+def ensure_lxcfs(settings: Settings) -> DaemonStatus:
+    """Start lxcfs unless it is mounted already (it must run before LXD)."""
+    if lxcfs_active():
+        return DaemonStatus("lxcfs", False, f"mounted on {LXCFS_DIR}")
+    log_file = settings.log_dir / "lxcfs.log"
+    _release_stale_lxcfs_mount()
+    if has_systemd():
+        run(["systemctl", "start", "lxcfs"], what="start lxcfs")
+    else:
+        LXCFS_DIR.mkdir(parents=True, exist_ok=True)
+        _spawn([require_tool("lxcfs", package="lxcfs"), str(LXCFS_DIR)], log_file=log_file)
+    _wait_until(lxcfs_active, seconds=15, what="lxcfs", log_file=log_file)
+    return DaemonStatus("lxcfs", True, f"mounted on {LXCFS_DIR}")
+
+
+def ensure_lxd(settings: Settings) -> DaemonStatus:
+    """Start LXD unless it answers already."""
+    if lxd_answers(settings):
+        return DaemonStatus("lxd", False, "answering")
+    log_file = settings.log_dir / "lxd.log"
+    lxd = require_tool("lxd", package="lxd")
+    if has_systemd():
+        run(["systemctl", "start", "lxd"], what="start lxd")
+    else:
+        _spawn([lxd, "--group", "root", "--logfile", str(log_file)], log_file=log_file)
+    run([lxd, "waitready", "--timeout", "120"], what="wait for LXD", timeout=130)
+    return DaemonStatus("lxd", True, "started")
+
+
+def restart_lxd(settings: Settings) -> None:
+    """Restart LXD so that it rereads /etc/subuid and /etc/subgid."""
+    if has_systemd():
+        run(["systemctl", "restart", "lxd"], what="restart lxd")
+        return
+    if lxd_answers(settings):
+        run(
+            [require_tool("lxd", package="lxd"), "shutdown", "--timeout", "60"],
+            what="stop LXD",
+            timeout=90,
+        )
+        deadline = time.monotonic() + 30
+        while lxd_answers(settings) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    ensure_lxd(settings)
+
+
+def ensure_dockerd(settings: Settings) -> DaemonStatus:
+    """Start dockerd unless it answers already (needed by the density benchmark)."""
+    if docker_answers():
+        return DaemonStatus("dockerd", False, "answering")
+    log_file = settings.log_dir / "dockerd.log"
+    dockerd = require_tool("dockerd", package="docker.io")
+    if has_systemd():
+        run(["systemctl", "start", "docker"], what="start docker")
+    else:
+        _spawn([dockerd], log_file=log_file)
+    _wait_until(docker_answers, seconds=60, what="dockerd", log_file=log_file)
+    return DaemonStatus("dockerd", True, "started")

@@ -1,0 +1,228 @@
+"""The reconciler: makes SQLite and LXD agree again after crashes and drift.
+
+It finishes or rolls back actions whose process died, retries pending rollbacks, marks servers
+whose container vanished, corrects power-state drift, and reports tagged orphans (deleting
+them only after a grace period). Untagged LXD objects are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlmodel import col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import Action, Quota, Server, Tenant
+from containervps.errors import ContainerVpsError, LxdNotFound
+from containervps.lxd import InstanceInfo, Lxd
+from containervps.services.actions.commands import ActionStatus
+from containervps.services.actions.runner import run_action
+from containervps.services.actions.store import runner_alive, this_runner
+from containervps.services.reconcile.findings import Finding
+from containervps.services.reconcile.orphans import OrphanReaper
+from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
+from containervps.services.servers.teardown import rollback_create
+from containervps.services.tenancy.projects import ensure_project, project_config
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Finding", "Reconciler"]
+
+
+class Reconciler:
+    """One pass at a time; ``submit`` hands resumed actions to a worker instead of inline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        lxd: Lxd,
+        *,
+        busy: Callable[[], set[int]] | None = None,
+        submit: Callable[[int], object] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.lxd = lxd
+        self.busy = busy or set
+        self.submit = submit
+
+    def run(self, *, dry_run: bool = False) -> list[Finding]:
+        """One full pass; with ``dry_run`` nothing changes and findings say what would."""
+        findings = self._interrupted(dry_run)
+        findings += self._pending_rollbacks(dry_run)
+        findings += self._project_configs(dry_run)
+        instances = self._instances()
+        findings += self._drift(instances, dry_run)
+        reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
+        findings += reaper.instances(instances)
+        findings += reaper.disks(instances, projects=self._projects())
+        for f in findings:
+            log.info("reconcile", extra={"kind": f.kind, "target": f.target, "applied": f.applied})
+        return findings
+
+    # --- actions whose process died -------------------------------------------------------
+    def _interrupted(self, dry_run: bool) -> list[Finding]:
+        with session_scope(self.settings) as session:
+            running = session.exec(
+                select(Action).where(Action.status == ActionStatus.RUNNING)
+            ).all()
+        busy = self.busy()
+        stale = [a for a in running if a.id not in busy and not runner_alive(a.runner)]
+        findings = []
+        for action in stale:
+            assert action.id is not None
+            target = f"action:{action.id}"
+            what = f"{action.command} of server {action.server_id} interrupted"
+            if dry_run:
+                findings.append(
+                    Finding("interrupted_action", target, f"{what}; would resume", False)
+                )
+                continue
+            if not self._claim(action):
+                continue
+            if self.submit is not None:
+                self.submit(action.id)
+                findings.append(Finding("interrupted_action", target, f"{what}; resumed", True))
+                continue
+            done = run_action(self.settings, action.id, lxd=self.lxd, resume=True)
+            outcome = (
+                "finished"
+                if done.status == ActionStatus.SUCCESS
+                else f"rolled back ({done.error_message})"
+            )
+            findings.append(Finding("interrupted_action", target, f"{what}; {outcome}", True))
+        return findings
+
+    def _claim(self, action: Action) -> bool:
+        """Take over a dead runner's action (compare-and-set, so only one process does)."""
+        with session_scope(self.settings, immediate=True) as session:
+            row = session.get(Action, action.id)
+            if row is None or row.status != ActionStatus.RUNNING or row.runner != action.runner:
+                return False
+            row.runner = this_runner()
+            session.add(row)
+            return True
+
+    def _pending_rollbacks(self, dry_run: bool) -> list[Finding]:
+        with session_scope(self.settings) as session:
+            rows = session.exec(
+                select(Server).where(
+                    col(Server.deleted_at).is_(None),
+                    Server.status == ServerState.ERROR,
+                    col(Server.status_detail).startswith("rollback pending"),
+                )
+            ).all()
+        findings = []
+        for server in rows:
+            target = f"server:{server.id}"
+            if dry_run:
+                findings.append(
+                    Finding("rollback", target, "failed create; would roll back", False)
+                )
+                continue
+            ok = rollback_create(self.settings, self.lxd, server, reason=server.status_detail or "")
+            findings.append(Finding("rollback", target, "failed create rolled back", ok))
+        return findings
+
+    def _project_configs(self, dry_run: bool) -> list[Finding]:
+        """Tenant projects missing keys this version needs (e.g. after an upgrade) get them."""
+        with session_scope(self.settings) as session:
+            rows = session.exec(
+                select(Tenant, Quota)
+                .join(Quota, col(Quota.tenant_id) == col(Tenant.id))
+                .where(col(Tenant.deleted_at).is_(None))
+            ).all()
+        findings = []
+        for tenant, quota in rows:
+            assert tenant.id is not None
+            current = self.lxd.host.get_project(tenant.lxd_project)
+            wanted = project_config(tenant.id, quota)
+            if current is None or all(current.get(k) == v for k, v in wanted.items()):
+                continue  # a missing project is recreated by the next create that needs it
+            if not dry_run:
+                ensure_project(
+                    self.settings,
+                    self.lxd,
+                    tenant_id=tenant.id,
+                    project=tenant.lxd_project,
+                    quota=quota,
+                )
+            target = f"tenant:{tenant.id}"
+            findings.append(
+                Finding("project_config", target, "project config updated", not dry_run)
+            )
+        return findings
+
+    # --- LXD view ---------------------------------------------------------------------------
+    def _projects(self) -> set[str]:
+        with session_scope(self.settings) as session:
+            known = set(session.exec(select(Tenant.lxd_project)).all())
+        prefix = self.settings.tenant_project_prefix
+        live = set(self.lxd.host.list_projects())
+        return (known & live) | {p for p in live if p.startswith(prefix)}
+
+    def _instances(self) -> dict[tuple[str, str], InstanceInfo]:
+        found = {}
+        for project in sorted(self._projects()):
+            try:
+                for inst in self.lxd.instances.all(project=project):
+                    found[(project, inst.name)] = inst
+            except LxdNotFound:
+                continue
+        return found
+
+    def _drift(
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+    ) -> list[Finding]:
+        with session_scope(self.settings) as session:
+            busy_servers = set(
+                session.exec(
+                    select(Action.server_id).where(Action.status == ActionStatus.RUNNING)
+                ).all()
+            )
+            servers = session.exec(select(Server).where(col(Server.deleted_at).is_(None))).all()
+        findings = []
+        for server in servers:
+            if server.id in busy_servers or server.status not in SETTLED:
+                continue
+            inst = instances.get((server.lxd_project, server.lxd_name))
+            if inst is None or inst.tag("server_id") != str(server.id):
+                if server.status != ServerState.MISSING:
+                    findings.append(
+                        self._set(
+                            server, ServerState.MISSING, "container vanished", dry_run, "vanished"
+                        )
+                    )
+                continue
+            want = STATUS_FROM_LXD.get(inst.status, ServerState.UNKNOWN)
+            if want != server.status:
+                detail = f"LXD says {inst.status}, database said {server.status}"
+                findings.append(self._set(server, want, detail, dry_run, "drift"))
+            if want == ServerState.RUNNING and not server.ipv4 and not dry_run:
+                self._refresh_ipv4(server)
+        return findings
+
+    def _set(self, server: Server, status: str, detail: str, dry_run: bool, kind: str) -> Finding:
+        if not dry_run:
+            with session_scope(self.settings, immediate=True) as session:
+                row = session.get(Server, server.id)
+                if row is not None:
+                    row.status = status
+                    row.status_detail = (
+                        detail if status in (ServerState.MISSING, ServerState.UNKNOWN) else None
+                    )
+                    session.add(row)
+        return Finding(kind, f"server:{server.id}", f"{detail} -> {status}", not dry_run)
+
+    def _refresh_ipv4(self, server: Server) -> None:
+        try:
+            state = self.lxd.instances.state(name=server.lxd_name, project=server.lxd_project)
+        except ContainerVpsError:
+            return
+        if state.ipv4:
+            with session_scope(self.settings, immediate=True) as session:
+                row = session.get(Server, server.id)
+                if row is not None:
+                    row.ipv4 = state.ipv4[0]
+                    session.add(row)

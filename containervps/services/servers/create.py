@@ -1,0 +1,133 @@
+"""Create a server: validate, admit against quota and host capacity, write the intent; then
+make its container, start it and record its address."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from containervps.config import Settings
+from containervps.db.models import Action, Image, Quota, Server, Tenant
+from containervps.errors import Conflict, InvalidInput, LxdNotFound, NotFound
+from containervps.lxd import Lxd
+from containervps.services.actions.commands import PASSWORD_HASH, Command
+from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, replayed, submit
+from containervps.services.actions.job import Job
+from containervps.services.actions.store import finish, set_progress
+from containervps.services.capacity import admission
+from containervps.services.host.capabilities import egress_support
+from containervps.services.servers import access, disks, provision
+from containervps.services.servers.limits import reserve
+from containervps.services.servers.queries import LIVE, validate_labels, validate_name
+from containervps.services.servers.states import ServerState
+from containervps.services.servers.teardown import is_ours
+from containervps.services.tenancy.plans import get_plan
+from containervps.services.tenancy.ssh_keys import resolve_keys
+
+__all__ = ["create_server", "run"]
+
+
+def create_server(
+    settings: Settings,
+    lxd: Lxd,
+    *,
+    tenant_id: int,
+    name: str,
+    plan: str,
+    image: str,
+    labels: dict[str, str] | None = None,
+    ssh_keys: list[str | int] | None = None,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> Accepted:
+    """Admit a new server and write it with its create action; the LXD work runs later.
+
+    Without SSH keys a root password is generated and returned once (never stored).
+    """
+    labels = dict(labels or {})
+    validate_name(name)
+    validate_labels(labels)
+    key_lines = resolve_keys(settings, tenant_id=tenant_id, refs=list(ssh_keys or []))
+    request = ActionRequest(
+        command=Command.CREATE_SERVER,
+        tenant_id=tenant_id,
+        payload={"c": "create", "n": name, "p": plan, "i": image, "l": labels, "k": key_lines},
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+    )
+    earlier = replayed(settings, request)
+    if earlier:
+        return earlier
+    # LXD facts first, outside the write lock (cached). Callers pass a connected client, so
+    # LXD answered moments ago: when it is down, the 503 comes before anything is written.
+    host = admission.host_capacity(settings, lxd)
+    egress = egress_support(settings, lxd)
+    password, password_hash = (None, None) if key_lines else access.new_root_password(settings)
+
+    def prepare(session: Session, _: Server | None) -> Prepared:
+        tenant, quota = session.get(Tenant, tenant_id), session.get(Quota, tenant_id)
+        if tenant is None or quota is None or tenant.deleted_at is not None:
+            raise NotFound(f"tenant {tenant_id} not found")
+        the_plan = get_plan(session, plan)
+        _check_new(session, tenant_id=tenant_id, name=name, image=image)
+        admission.admit(
+            session,
+            tenant_id=tenant_id,
+            quota=quota,
+            capacity=host,
+            want=admission.reservation(the_plan),
+        )
+        server = Server(
+            tenant_id=tenant_id,
+            name=name,
+            plan=the_plan.name,
+            image=image,
+            status=ServerState.INITIALIZING,
+            labels=labels,
+            lxd_project=tenant.lxd_project,
+            lxd_name=name,
+            vcpus=0,
+            memory_mib=0,
+            disk_gib=0,
+            processes=0,
+            ssh_port=access.allocate_ssh_port(session, settings),
+            ssh_keys=key_lines,
+        )
+        reserve(server, the_plan, egress=egress)
+        params = {PASSWORD_HASH: password_hash} if password_hash else {}
+        return Prepared(server=server, params=params, root_password=password)
+
+    return submit(settings, request, prepare)
+
+
+def _check_new(session: Session, *, tenant_id: int, name: str, image: str) -> None:
+    if session.get(Image, image) is None:
+        raise InvalidInput(f"unknown image {image!r}", details={"field": "image", "value": image})
+    if session.exec(
+        select(Server.id).where(Server.tenant_id == tenant_id, Server.name == name, LIVE)
+    ).first():
+        raise Conflict(f"a server named {name!r} already exists", details={"field": "name"})
+
+
+def run(job: Job) -> Action:
+    """Make the container (or pick up one a killed process left), start it, record it."""
+    name, project = job.server.lxd_name, job.server.lxd_project
+    if job.resume:
+        provision.ensure_tenant_project(job)
+    mine = is_ours(job.lxd, job.server) if job.resume else None
+    if mine is False:
+        raise Conflict(f"LXD already has an instance {name} in {project} that is not ours")
+    if mine is None:
+        try:
+            status = provision.create_instance(job, image=job.server.image)
+        except LxdNotFound:
+            # The tenant's project went missing (deleted by hand): recreate it and retry once.
+            provision.ensure_tenant_project(job)
+            status = provision.create_instance(job, image=job.server.image)
+    else:
+        # A create interrupted by a killed process may still be running inside LXD.
+        job.lxd.operations.wait_idle(name=name, project=project)
+        disks.drop_image_copies(job.lxd, job.server)
+        status = job.lxd.instances.get(name=name, project=project).status
+    set_progress(job.settings, job.action_id, 60)
+    server_update = provision.bring_up(job, status=status)
+    return finish(job.settings, job.action_id, server_update=server_update)

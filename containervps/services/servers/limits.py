@@ -1,0 +1,76 @@
+"""How a plan becomes a server's limits: what is enforced here, and LXD config and devices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from containervps.db.models import Plan, Server
+from containervps.services.host.capabilities import EgressSupport
+
+__all__ = ["RESERVATION", "instance_limits", "plan_limits", "reserve"]
+
+
+def plan_limits(plan: Plan, *, egress_enforced: bool, egress_reason: str = "") -> dict[str, Any]:
+    """Every limit of a plan and whether this host enforces it (shown in server details)."""
+
+    def limit(value: int, unit: str, enforced: bool = True, reason: str = "") -> dict[str, Any]:
+        entry: dict[str, Any] = {"value": value, "unit": unit, "enforced": enforced}
+        if reason:
+            entry["reason"] = reason
+        return entry
+
+    return {
+        "vcpus": limit(plan.vcpus, "cpus"),
+        "memory": limit(plan.memory_mib, "MiB"),
+        "disk": limit(plan.disk_gib, "GiB"),
+        "disk_read_iops": limit(plan.disk_read_iops, "iops"),
+        "disk_write_iops": limit(plan.disk_write_iops, "iops"),
+        "net_ingress": limit(plan.net_ingress_mbit, "Mbit/s"),
+        "net_egress": limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason),
+        "processes": limit(plan.max_processes, "processes"),
+        "transfer": limit(
+            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
+        ),
+    }
+
+
+def instance_limits(
+    limits: dict[str, Any], *, pool: str, network: str
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """LXD instance config and devices enforcing ``limits`` (as stored on the server)."""
+    config = {
+        "limits.cpu": str(limits["vcpus"]["value"]),
+        "limits.memory": f"{limits['memory']['value']}MiB",
+        "limits.memory.enforce": "hard",
+        "limits.processes": str(limits["processes"]["value"]),
+    }
+    nic = {
+        "type": "nic",
+        "network": network,
+        "name": "eth0",
+        "limits.ingress": f"{limits['net_ingress']['value']}Mbit",
+    }
+    if limits["net_egress"]["enforced"]:
+        nic["limits.egress"] = f"{limits['net_egress']['value']}Mbit"
+    devices = {
+        "root": {
+            "type": "disk",
+            "path": "/",
+            "pool": pool,
+            "size": f"{limits['disk']['value']}GiB",
+            "limits.read": f"{limits['disk_read_iops']['value']}iops",
+            "limits.write": f"{limits['disk_write_iops']['value']}iops",
+        },
+        "eth0": nic,
+    }
+    return config, devices
+
+
+RESERVATION = ("plan", "vcpus", "memory_mib", "disk_gib", "processes", "limits")
+
+
+def reserve(server: Server, plan: Plan, *, egress: EgressSupport) -> None:
+    """Give the server ``plan``: the reservation it holds and the limits it shows."""
+    server.plan, server.vcpus, server.memory_mib = plan.name, plan.vcpus, plan.memory_mib
+    server.disk_gib, server.processes = plan.disk_gib, plan.max_processes
+    server.limits = plan_limits(plan, egress_enforced=egress.enforced, egress_reason=egress.reason)

@@ -1,0 +1,57 @@
+"""Each tenant's restricted LXD project: its config and its default profile."""
+
+from __future__ import annotations
+
+from containervps.config import Settings
+from containervps.lxd import TAG_PREFIX, Lxd
+from containervps.schemas.quota import QuotaBase
+
+__all__ = ["ensure_project", "project_config"]
+
+
+def project_config(tenant_id: int, quota: QuotaBase) -> dict[str, str]:
+    """Restricted-project config: unprivileged only, no nesting/low-level, quota as limits."""
+    return {
+        "features.images": "false",  # share the default project's images
+        "features.profiles": "true",  # LXD requires own profiles for a restricted project
+        "restricted": "true",
+        "restricted.containers.nesting": "block",
+        "restricted.containers.privilege": "unprivileged",
+        "restricted.containers.lowlevel": "block",
+        # The platform adds one proxy device per server (its forwarded SSH port); tenants have
+        # no LXD access, so they cannot add their own.
+        "restricted.devices.proxy": "allow",
+        # Blocked by default in restricted projects; the platform counts them per tenant.
+        "restricted.snapshots": "allow",
+        "limits.instances": str(quota.max_servers),
+        "limits.cpu": str(quota.max_vcpus),
+        "limits.memory": f"{quota.max_memory_mib}MiB",
+        "limits.disk": f"{quota.max_disk_gib}GiB",
+        "limits.processes": str(quota.max_processes),
+        TAG_PREFIX + "tenant_id": str(tenant_id),
+    }
+
+
+def ensure_project(
+    settings: Settings, lxd: Lxd, *, tenant_id: int, project: str, quota: QuotaBase
+) -> None:
+    """Create or update the tenant's project and its default profile (root disk, NIC)."""
+    # Merge into what LXD holds: a PUT replaces the config, and LXD refuses to flip defaults
+    # such as features.storage.volumes back on a non-empty project.
+    existing = lxd.host.get_project(project) or {}
+    lxd.host.put_project(
+        name=project,
+        config={**existing, **project_config(tenant_id, quota)},
+        description=f"containervps tenant {tenant_id}",
+    )
+    lxd.host.put_profile(
+        name="default",
+        project=project,
+        description="containervps tenant base: root disk, NIC on the VPS bridge, isolated idmap",
+        config={"security.idmap.isolated": "true"},
+        devices={
+            "root": {"type": "disk", "path": "/", "pool": settings.storage_pool},
+            # Restricted projects only allow NICs on managed networks, named by `network`.
+            "eth0": {"type": "nic", "network": settings.bridge, "name": "eth0"},
+        },
+    )

@@ -1,0 +1,89 @@
+"""The reconciler on the real LXD: vanished containers, power drift, tagged and untagged orphans."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from containervps.api.app import create_app
+from containervps.config import Settings
+from containervps.lxd import TAG_PREFIX, Lxd
+from containervps.services.reconcile import Reconciler
+from containervps.services.servers import queries as servers
+from tests.integration.api_support import make_tenant, wait_action
+
+pytestmark = pytest.mark.usefixtures("cp_settings")
+
+
+def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
+    cp_settings: Settings, ready_host: Lxd
+) -> None:
+    lxd = ready_host
+    t = make_tenant(cp_settings, lxd, "recon")
+    with TestClient(create_app()) as client:
+        ids = []
+        for name in ("drift", "vanish"):
+            r = client.post(
+                "/v1/servers",
+                json={"name": name, "plan": "nano", "image": "busybox"},
+                headers=t.headers,
+            )
+            assert wait_action(client, r.json()["action"]["id"], t.headers)["status"] == "success"
+            ids.append(r.json()["server"]["id"])
+    drift_id, vanish_id = ids
+    # Behind our back: one container stopped, one deleted, one tagged orphan, one untagged.
+    lxd.instances.set_state(name="drift", project=t.project, action="stop", force=True)
+    lxd.instances.delete(name="vanish", project=t.project)
+    config = {"limits.cpu": "1", "limits.memory": "64MiB", "limits.processes": "100"}
+    root = {"root": {"type": "disk", "path": "/", "pool": cp_settings.storage_pool, "size": "1GiB"}}
+    lxd.instances.create(
+        name="orphan",
+        project=t.project,
+        image="busybox",
+        profiles=["default"],
+        config=config,
+        devices=root,
+        tags={"server_id": "999999"},
+    )
+    lxd.instances.create(
+        name="handmade",
+        project=t.project,
+        image="busybox",
+        profiles=["default"],
+        config=config,
+        devices=root,
+    )
+    # A disk pool left by a gone server (tagged) and one made by hand (untagged).
+    ghost, handpool = f"{t.project}_ghost", f"{t.project}_handpool"
+    lxd.host.create_pool(name=ghost, driver="dir", config={TAG_PREFIX + "server_id": "999999"})
+    lxd.host.create_pool(name=handpool, driver="dir", config={})
+
+    dry = Reconciler(cp_settings, lxd).run(dry_run=True)
+    kinds = {(f.kind, f.target) for f in dry}
+    assert ("drift", f"server:{drift_id}") in kinds
+    assert ("vanished", f"server:{vanish_id}") in kinds
+    assert ("orphan", f"instance:{t.project}/orphan") in kinds
+    assert not any("handmade" in f.target or "handpool" in f.target for f in dry)
+    assert ("orphan_disk", f"pool:{ghost}") in kinds
+    assert not any(f.applied for f in dry)
+    assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "running"
+
+    Reconciler(cp_settings, lxd).run()
+    assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "off"
+    vanished = servers.get_server(cp_settings, server_id=vanish_id, tenant_id=t.id)
+    assert vanished.status == "missing" and vanished.status_detail == "container vanished"
+    assert lxd.instances.exists(name="orphan", project=t.project)  # still inside the grace period
+    assert lxd.host.get_pool(ghost) is None  # a pool without its container holds no data
+    assert lxd.host.get_pool(handpool) is not None
+    assert lxd.host.get_pool(f"{t.project}_vanish") is not None  # its server row is still live
+
+    expired = cp_settings.model_copy(update={"orphan_grace_seconds": 0.0})
+    findings = Reconciler(expired, lxd).run()
+    assert ("orphan_deleted", f"instance:{t.project}/orphan") in {
+        (f.kind, f.target) for f in findings
+    }
+    assert not lxd.instances.exists(name="orphan", project=t.project)
+    assert lxd.instances.exists(name="handmade", project=t.project)  # untagged: never touched
+    lxd.instances.delete(name="handmade", project=t.project)
+    lxd.host.delete_pool(handpool)
+    assert Reconciler(expired, lxd).run(dry_run=True) == []

@@ -1,0 +1,193 @@
+"""Root over SSH: keys API, a forwarded port per server, the real ssh client, a root password."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from containervps.config import Settings
+from containervps.lxd import Lxd
+from containervps.services.reconcile import Reconciler
+from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.ssh_support import build_deb, make_key, ssh, wait_for_ssh
+
+pytestmark = pytest.mark.usefixtures("cp_settings")
+
+PROJECT_KEYS_ADDED = ("restricted.devices.proxy", "restricted.snapshots")
+
+
+def _create(client: TestClient, headers: dict[str, str], body: dict) -> dict:
+    r = client.post("/v1/servers", json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    assert wait_action(client, r.json()["action"]["id"], headers)["status"] == "success"
+    return dict(r.json())
+
+
+def test_ssh_keys_api_validates_and_scopes_keys(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd, tmp_path: Path
+) -> None:
+    tenant, other = (make_tenant(cp_settings, ready_host, x) for x in ("keys", "keys-other"))
+    pub = make_key(tmp_path, "k1").with_suffix(".pub").read_text().strip()
+
+    r = client.post("/v1/ssh_keys", json={"name": "k1", "public_key": pub}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    key = r.json()["ssh_key"]
+    fingerprint = subprocess_fingerprint(tmp_path / "k1.pub")
+    assert key["fingerprint"] == fingerprint
+    for bad in ("ssh-ed25519 AAAA", "not a key", "ssh-rsa " + "A" * 40, pub + "\n" + pub):
+        r = client.post(
+            "/v1/ssh_keys", json={"name": "bad", "public_key": bad}, headers=tenant.headers
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_input"
+    r = client.post(
+        "/v1/ssh_keys", json={"name": "again", "public_key": pub}, headers=tenant.headers
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    assert [
+        k["name"] for k in client.get("/v1/ssh_keys", headers=tenant.headers).json()["ssh_keys"]
+    ] == ["k1"]
+    # Another tenant neither sees nor deletes it, nor can it name it in a create.
+    assert client.get(f"/v1/ssh_keys/{key['id']}", headers=other.headers).status_code == 404
+    assert client.delete(f"/v1/ssh_keys/{key['id']}", headers=other.headers).status_code == 404
+    r = client.post(
+        "/v1/servers",
+        json={"name": "x", "plan": "nano", "image": "busybox", "ssh_keys": [key["id"]]},
+        headers=other.headers,
+    )
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "ssh_keys"
+    assert client.get("/v1/servers", headers=other.headers).json()["servers"] == []
+    assert client.delete(f"/v1/ssh_keys/{key['id']}", headers=tenant.headers).status_code == 204
+    assert client.get("/v1/ssh_keys", headers=tenant.headers).json()["ssh_keys"] == []
+
+
+def subprocess_fingerprint(pub: Path) -> str:
+    """The fingerprint as ssh-keygen prints it."""
+    out = subprocess.run(["ssh-keygen", "-l", "-f", str(pub)], capture_output=True, check=True)
+    return out.stdout.decode().split()[1]
+
+
+def test_root_over_ssh_installs_a_package_and_restarts_sshd(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd, tmp_path: Path
+) -> None:
+    tenant = make_tenant(cp_settings, ready_host, "ssh")
+    h = tenant.headers
+    good, wrong = make_key(tmp_path, "good"), make_key(tmp_path, "wrong")
+    r = client.post(
+        "/v1/ssh_keys",
+        json={"name": "laptop", "public_key": good.with_suffix(".pub").read_text()},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+
+    name = f"deb-{secrets.token_hex(3)}"  # names share the bridge's DNS with other runs
+    created = _create(
+        client, h, {"name": name, "plan": "micro", "image": "debian-12", "ssh_keys": ["laptop"]}
+    )
+    server = created["server"]
+    assert created["root_password"] is None  # keys given: no password
+    port = server["ssh"]["port"]
+    assert cp_settings.ssh_port_min <= port <= cp_settings.ssh_port_max
+    assert server["ssh"]["host"] == "127.0.0.1"
+    inst = ready_host.instances.get(name=name, project=tenant.project)
+    assert inst.devices["ssh"]["listen"] == f"tcp:127.0.0.1:{port}"
+    assert inst.devices["ssh"]["type"] == "proxy"
+
+    wait_for_ssh(port, key=good)
+    who = ssh(port, "id -u; hostname", key=good)
+    assert who.returncode == 0 and who.stdout.decode().split() == ["0", name]
+
+    deb = build_deb(tmp_path)
+    copy = ssh(port, "cat > /tmp/cvps-hello.deb", key=good, stdin=deb.read_bytes())
+    assert copy.returncode == 0, copy.stderr
+    install = ssh(port, "dpkg -i /tmp/cvps-hello.deb && cvps-hello", key=good)
+    assert install.returncode == 0, install.stderr
+    assert b"hello from a package" in install.stdout
+    assert b"cvps-hello" in ssh(port, "dpkg -l cvps-hello", key=good).stdout
+
+    restart = ssh(port, "systemctl restart ssh && systemctl is-active ssh", key=good)
+    assert restart.returncode == 0 and restart.stdout.strip() == b"active", restart.stderr
+    wait_for_ssh(port, key=good)  # sshd came back and still takes the key
+
+    refused = ssh(port, "true", key=wrong)
+    assert refused.returncode == 255
+    assert b"Permission denied" in refused.stderr
+
+
+def test_no_keys_gives_a_one_time_root_password(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd, tmp_path: Path
+) -> None:
+    tenant = make_tenant(cp_settings, ready_host, "pw")
+    created = _create(
+        client,
+        tenant.headers,
+        {"name": f"deb-pw-{secrets.token_hex(3)}", "plan": "nano", "image": "debian-12"},
+    )
+    password = created["root_password"]
+    assert isinstance(password, str) and len(password) == cp_settings.root_password_length
+    port = created["server"]["ssh"]["port"]
+    # Shown once: not in the server object, not in the database file.
+    shown = client.get(f"/v1/servers/{created['server']['id']}", headers=tenant.headers).text
+    assert password not in shown
+    db = cp_settings.data_dir / "containervps.db"
+    for path in (db, db.with_name(db.name + "-wal")):
+        assert not path.exists() or password.encode() not in path.read_bytes()
+
+    secret = tmp_path / "pw"
+    secret.write_text(password + "\n")
+    bad = tmp_path / "bad"
+    bad.write_text("not-the-password\n")
+    login = None
+    for _ in range(60):  # sshd makes its host keys at first boot
+        login = ssh(port, "id -u", password_file=secret, timeout=30)
+        if login.returncode == 0:
+            break
+        time.sleep(1)
+    assert login is not None and login.returncode == 0, login.stderr if login else None
+    assert login.stdout.strip() == b"0"
+    refused = ssh(port, "id -u", password_file=bad, timeout=30)
+    assert refused.returncode == 255 and b"Permission denied" in refused.stderr
+
+
+def test_ports_are_unique_and_freed_on_delete(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd
+) -> None:
+    tenant = make_tenant(cp_settings, ready_host, "ports")
+    tag = secrets.token_hex(3)
+    h = tenant.headers
+    a = _create(client, h, {"name": f"a-{tag}", "plan": "nano", "image": "busybox"})["server"]
+    b = _create(client, h, {"name": f"b-{tag}", "plan": "nano", "image": "busybox"})["server"]
+    assert a["ssh"]["port"] != b["ssh"]["port"]
+    r = client.delete(f"/v1/servers/{a['id']}", headers=h)
+    assert r.status_code == 202
+    assert wait_action(client, r.json()["action"]["id"], h)["status"] == "success"
+    c = _create(client, h, {"name": f"c-{tag}", "plan": "nano", "image": "busybox"})["server"]
+    assert c["ssh"]["port"] == a["ssh"]["port"]  # the lowest free port again
+
+
+def test_reconciler_gives_old_tenant_projects_what_ssh_ports_need(
+    cp_settings: Settings, ready_host: Lxd
+) -> None:
+    tenant = make_tenant(cp_settings, ready_host, "upgrade")
+    config = ready_host.host.get_project(tenant.project)
+    assert config is not None and config["restricted.devices.proxy"] == "allow"
+    # A project made by an older version: proxy devices and snapshots blocked (LXD's default).
+    old = {k: v for k, v in config.items() if k not in PROJECT_KEYS_ADDED}
+    ready_host.host.put_project(name=tenant.project, config=old, description="old")
+    assert "restricted.devices.proxy" not in (ready_host.host.get_project(tenant.project) or {})
+
+    findings = Reconciler(cp_settings, ready_host).run()
+    assert any(
+        f.kind == "project_config" and f.target == f"tenant:{tenant.id}" and f.applied
+        for f in findings
+    )
+    fixed = ready_host.host.get_project(tenant.project) or {}
+    assert {k: fixed.get(k) for k in PROJECT_KEYS_ADDED} == dict.fromkeys(
+        PROJECT_KEYS_ADDED, "allow"
+    )
+    assert not [f for f in Reconciler(cp_settings, ready_host).run() if f.kind == "project_config"]

@@ -1,0 +1,68 @@
+"""Admission against the tenant quota and the host capacity, also under concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlmodel import select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import Quota, Server
+from containervps.errors import ResourceLimitExceeded, ResourceUnavailable
+from containervps.schemas.quota import Usage
+from containervps.services.capacity import admission
+from containervps.services.capacity.admission import HostCapacity
+from tests.unit.fakes import create, make_tenant
+
+
+def test_admission_quota_then_capacity(db: Settings) -> None:
+    tenant_id = make_tenant(db)
+    with session_scope(db) as session:
+        quota = session.get(Quota, tenant_id)
+        assert quota is not None
+        roomy = HostCapacity(servers=100, vcpus=100, memory_mib=10**6, disk_gib=10**4)
+        admission.admit(
+            session, tenant_id=tenant_id, quota=quota, capacity=roomy, want=Usage(1, 1, 256, 2, 256)
+        )
+        with pytest.raises(ResourceLimitExceeded) as over:
+            admission.admit(
+                session,
+                tenant_id=tenant_id,
+                quota=quota,
+                capacity=roomy,
+                want=Usage(1, 5, 256, 2, 256),
+            )
+        assert over.value.details["limit"] == "vcpus"
+        tight = HostCapacity(servers=100, vcpus=100, memory_mib=100, disk_gib=10**4)
+        with pytest.raises(ResourceUnavailable) as full:
+            admission.admit(
+                session,
+                tenant_id=tenant_id,
+                quota=quota,
+                capacity=tight,
+                want=Usage(1, 1, 256, 2, 256),
+            )
+        assert full.value.details == {"resource": "memory_mib", "free": 100, "requested": 256}
+
+
+def test_concurrent_admissions_never_overshoot(db: Settings) -> None:
+    tenant_id = make_tenant(db, max_servers=3)
+    outcomes: list[str] = []
+
+    def attempt(i: int) -> None:
+        try:
+            create(db, tenant_id, f"s{i}")
+            outcomes.append("ok")
+        except ResourceLimitExceeded:
+            outcomes.append("quota")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 3 and outcomes.count("quota") == 17
+    with session_scope(db) as session:
+        assert len(session.exec(select(Server).where(Server.tenant_id == tenant_id)).all()) == 3

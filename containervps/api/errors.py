@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -77,80 +78,96 @@ def error_response(
     )
 
 
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ContainerVpsError)
+    details = dict(exc.details)
+    if exc.resolution:
+        details.setdefault("resolution", exc.resolution)
+    headers = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        headers["RateLimit-Limit"] = str(exc.details["limit"])
+        headers["RateLimit-Remaining"] = "0"
+    return error_response(
+        request,
+        status=status_for(exc),
+        code=exc.code,
+        message=exc.brief,
+        details=details,
+        headers=headers,
+    )
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in problems):
+        where = next(e["loc"][-1] for e in problems if e.get("type") == "json_invalid")
+        error = next(e.get("ctx", {}).get("error", "") for e in problems)
+        return error_response(
+            request,
+            status=400,
+            code="invalid_input",
+            message=f"request body is not valid JSON (at character {where}: {error})",
+            details={"position": where},
+        )
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+        for e in problems
+    ]
+    summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
+    return error_response(
+        request,
+        status=422,
+        code="invalid_input",
+        message=f"invalid input: {summary}",
+        details={"fields": fields},
+    )
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(
+        request,
+        status=exc.status_code,
+        code=HTTP_CODES.get(exc.status_code, "error"),
+        message=str(exc.detail),
+    )
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OperationalError)
+    # A foreign exception mapped here, at the seam: SQLite busy/locked past the timeout.
+    log.warning("database unavailable", extra={"error": str(exc.orig)})
+    return error_response(
+        request,
+        status=503,
+        code="service_unavailable",
+        message="the database is busy or unavailable; retry",
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"request_id": request_id(request)})
+    return error_response(
+        request,
+        status=500,
+        code="internal_error",
+        message="internal error; the request id identifies it in the logs",
+    )
+
+
+# Each foreign exception type is mapped here, at the one seam; the last catches the rest.
+HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]]] = [
+    (errors.ContainerVpsError, _domain),
+    (RequestValidationError, _validation),
+    (StarletteHTTPException, _http),
+    (OperationalError, _database),
+    (Exception, _unexpected),
+]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain, validation and HTTP errors to the error JSON; never leak a bare 500."""
-
-    @app.exception_handler(errors.ContainerVpsError)
-    async def _domain(request: Request, exc: errors.ContainerVpsError) -> JSONResponse:
-        details = dict(exc.details)
-        if exc.resolution:
-            details.setdefault("resolution", exc.resolution)
-        headers = {}
-        if isinstance(exc, errors.RateLimited):
-            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
-            headers["RateLimit-Limit"] = str(exc.details["limit"])
-            headers["RateLimit-Remaining"] = "0"
-        return error_response(
-            request,
-            status=status_for(exc),
-            code=exc.code,
-            message=exc.brief,
-            details=details,
-            headers=headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in problems):
-            where = next(e["loc"][-1] for e in problems if e.get("type") == "json_invalid")
-            error = next(e.get("ctx", {}).get("error", "") for e in problems)
-            return error_response(
-                request,
-                status=400,
-                code="invalid_input",
-                message=f"request body is not valid JSON (at character {where}: {error})",
-                details={"position": where},
-            )
-        fields = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in problems
-        ]
-        summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
-        return error_response(
-            request,
-            status=422,
-            code="invalid_input",
-            message=f"invalid input: {summary}",
-            details={"fields": fields},
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(
-            request,
-            status=exc.status_code,
-            code=HTTP_CODES.get(exc.status_code, "error"),
-            message=str(exc.detail),
-        )
-
-    @app.exception_handler(OperationalError)
-    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
-        # A foreign exception mapped here, at the seam: SQLite busy/locked past the timeout.
-        log.warning("database unavailable", extra={"error": str(exc.orig)})
-        return error_response(
-            request,
-            status=503,
-            code="service_unavailable",
-            message="the database is busy or unavailable; retry",
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"request_id": request_id(request)})
-        return error_response(
-            request,
-            status=500,
-            code="internal_error",
-            message="internal error; the request id identifies it in the logs",
-        )
+    for exc_class, handler in HANDLERS:
+        app.add_exception_handler(exc_class, handler)

@@ -101,22 +101,9 @@ def run_api_bench(
         env={"CONTAINERVPS_RECONCILE_INTERVAL": "0", "CONTAINERVPS_CPU_OVERCOMMIT": "64"},
     )
     try:
-        say("warm-up: one create each way (first use of the image in this project)")
-        api.delete_and_wait(api.create_and_wait("warm-api", plan=plan, image=image))
-        direct.create("warm-direct")
-        direct.delete("warm-direct")
-
-        def api_create(name: str) -> int:
-            return api.create_and_wait(name, plan=plan, image=image)
-
-        say(f"{creates} sequential creates through the API")
-        api_times = _sequential(api_create, api.delete_and_wait, prefix="api-", count=creates)
-        say(f"{creates} sequential direct pylxd creates")
-        direct_times = _sequential(direct.create, direct.delete, prefix="direct-", count=creates)
-        say(f"{concurrent} concurrent creates through the API")
-        api_concurrent = _concurrent(api_create, api.delete_and_wait, "capi-", concurrent)
-        say(f"{concurrent} concurrent direct pylxd creates")
-        direct_concurrent = _concurrent(direct.create, direct.delete, "cdirect-", concurrent)
+        times = _measure(
+            api, direct, plan=plan, image=image, creates=creates, concurrent=concurrent, say=say
+        )
         say(f"GET /v1/servers with {list_rows} servers in the database")
         list_ms = _list_latency(
             settings, api, the_plan, tenant_id, project, rows=list_rows, samples=list_samples
@@ -124,6 +111,7 @@ def run_api_bench(
     finally:
         api.close()
         _cleanup(settings, lxd, tenant_id)
+    api_times, direct_times, api_concurrent, direct_concurrent = times
     return ApiBenchResult(
         image=image,
         plan=plan,
@@ -141,6 +129,38 @@ def run_api_bench(
         list_p95_ms=_pct(list_ms, 95),
         list_p99_ms=_pct(list_ms, 99),
     )
+
+
+Timings = tuple[list[float], list[float], float, float]
+
+
+def _measure(
+    api: ApiProcess,
+    direct: DirectBaseline,
+    *,
+    plan: str,
+    image: str,
+    creates: int,
+    concurrent: int,
+    say: Say,
+) -> Timings:
+    """Sequential create times both ways, then the totals of concurrent creates both ways."""
+    say("warm-up: one create each way (first use of the image in this project)")
+    api.delete_and_wait(api.create_and_wait("warm-api", plan=plan, image=image))
+    direct.delete(direct.create("warm-direct"))
+
+    def api_create(name: str) -> int:
+        return api.create_and_wait(name, plan=plan, image=image)
+
+    say(f"{creates} sequential creates through the API")
+    api_times = _sequential(api_create, api.delete_and_wait, prefix="api-", count=creates)
+    say(f"{creates} sequential direct pylxd creates")
+    direct_times = _sequential(direct.create, direct.delete, prefix="direct-", count=creates)
+    say(f"{concurrent} concurrent creates through the API")
+    api_concurrent = _concurrent(api_create, api.delete_and_wait, "capi-", concurrent)
+    say(f"{concurrent} concurrent direct pylxd creates")
+    direct_concurrent = _concurrent(direct.create, direct.delete, "cdirect-", concurrent)
+    return api_times, direct_times, api_concurrent, direct_concurrent
 
 
 def _pct(values: list[float], q: float) -> float:

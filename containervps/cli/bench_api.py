@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from containervps.bench.api_bench import run_api_bench
+from containervps.bench.api_bench import ApiBenchResult, run_api_bench
 from containervps.cli import common
 
 
@@ -40,7 +40,10 @@ def api(
             }
         )
         return
-    r = result
+    _print_table(result)
+
+
+def _print_table(r: ApiBenchResult) -> None:
     common.print_table(
         f"bench api ({r.image}, plan {r.plan})",
         ["measurement", "API", "direct pylxd", "ratio", "target"],

@@ -1,0 +1,1 @@
+"""Admission: what a tenant and the host hold, and whether a new reservation fits."""

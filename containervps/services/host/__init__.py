@@ -1,0 +1,1 @@
+"""The host as a VPS node: set-up, daemons, capability probes (`host check`), QEMU."""

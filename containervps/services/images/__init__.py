@@ -1,0 +1,1 @@
+"""OS images built offline: recipes, root filesystems, import into LXD."""

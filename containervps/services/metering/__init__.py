@@ -1,0 +1,1 @@
+"""Usage: samples of each server's counters, metrics over a window, monthly transfer."""

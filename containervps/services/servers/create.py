@@ -3,6 +3,8 @@ make its container, start it and record its address."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, select
 
 from containervps.config import Settings
@@ -14,7 +16,7 @@ from containervps.services.actions.intake import Accepted, ActionRequest, Prepar
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, set_progress
 from containervps.services.capacity import admission
-from containervps.services.host.capabilities import egress_support
+from containervps.services.host.capabilities import EgressSupport, egress_support
 from containervps.services.servers import access, disks, provision
 from containervps.services.servers.limits import reserve
 from containervps.services.servers.queries import LIVE, validate_labels, validate_name
@@ -63,40 +65,70 @@ def create_server(
     egress = egress_support(settings, lxd)
     password, password_hash = (None, None) if key_lines else access.new_root_password(settings)
 
+    new = NewServer(
+        tenant_id=tenant_id, name=name, plan=plan, image=image, labels=labels, key_lines=key_lines
+    )
+
     def prepare(session: Session, _: Server | None) -> Prepared:
-        tenant, quota = session.get(Tenant, tenant_id), session.get(Quota, tenant_id)
-        if tenant is None or quota is None or tenant.deleted_at is not None:
-            raise NotFound(f"tenant {tenant_id} not found")
-        the_plan = get_plan(session, plan)
-        _check_new(session, tenant_id=tenant_id, name=name, image=image)
-        admission.admit(
-            session,
-            tenant_id=tenant_id,
-            quota=quota,
-            capacity=host,
-            want=admission.reservation(the_plan),
-        )
-        server = Server(
-            tenant_id=tenant_id,
-            name=name,
-            plan=the_plan.name,
-            image=image,
-            status=ServerState.INITIALIZING,
-            labels=labels,
-            lxd_project=tenant.lxd_project,
-            lxd_name=name,
-            vcpus=0,
-            memory_mib=0,
-            disk_gib=0,
-            processes=0,
-            ssh_port=access.allocate_ssh_port(session, settings),
-            ssh_keys=key_lines,
-        )
-        reserve(server, the_plan, egress=egress)
+        server = _admit(session, settings, new, host=host, egress=egress)
         params = {PASSWORD_HASH: password_hash} if password_hash else {}
         return Prepared(server=server, params=params, root_password=password)
 
     return submit(settings, request, prepare)
+
+
+@dataclass(frozen=True)
+class NewServer:
+    """What a create asks for, validated outside the write lock."""
+
+    tenant_id: int
+    name: str
+    plan: str
+    image: str
+    labels: dict[str, str]
+    key_lines: list[str]
+
+
+def _admit(
+    session: Session,
+    settings: Settings,
+    new: NewServer,
+    *,
+    host: admission.HostCapacity,
+    egress: EgressSupport,
+) -> Server:
+    """The new server's row, once its tenant, plan, image and name check out and quota and
+    host capacity admit its plan (inside the create's BEGIN IMMEDIATE)."""
+    tenant, quota = session.get(Tenant, new.tenant_id), session.get(Quota, new.tenant_id)
+    if tenant is None or quota is None or tenant.deleted_at is not None:
+        raise NotFound(f"tenant {new.tenant_id} not found")
+    the_plan = get_plan(session, new.plan)
+    _check_new(session, tenant_id=new.tenant_id, name=new.name, image=new.image)
+    admission.admit(
+        session,
+        tenant_id=new.tenant_id,
+        quota=quota,
+        capacity=host,
+        want=admission.reservation(the_plan),
+    )
+    server = Server(
+        tenant_id=new.tenant_id,
+        name=new.name,
+        plan=the_plan.name,
+        image=new.image,
+        status=ServerState.INITIALIZING,
+        labels=new.labels,
+        lxd_project=tenant.lxd_project,
+        lxd_name=new.name,
+        vcpus=0,
+        memory_mib=0,
+        disk_gib=0,
+        processes=0,
+        ssh_port=access.allocate_ssh_port(session, settings),
+        ssh_keys=new.key_lines,
+    )
+    reserve(server, the_plan, egress=egress)
+    return server
 
 
 def _check_new(session: Session, *, tenant_id: int, name: str, image: str) -> None:

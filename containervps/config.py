@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     console_max_seconds: float = 3600.0  # an interactive console is hung up after this long
     usage_sample_interval: float = 60.0  # seconds between usage samples in `serve` (0: off)
     metrics_max_samples: int = 1000  # per metrics answer
+    usage_raw_hours: float = 48.0  # raw samples kept this long, then rolled up into hours
+    usage_hourly_days: float = 90.0  # hourly roll-ups kept this long, then into months (kept)
 
     @property
     def db_url(self) -> str:

@@ -33,6 +33,7 @@ from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
 from containervps.services.actions.worker import ActionWorker
+from containervps.services.metering import rollups
 from containervps.services.metering import usage as usage_service
 from containervps.services.reconcile import Reconciler
 from containervps.services.tenancy import audit
@@ -92,10 +93,11 @@ class BodyLimit:
 
 
 def _usage_loop(settings: Settings, stop: threading.Event) -> None:
-    """A usage sample of every server every usage_sample_interval seconds."""
+    """A usage sample of every server every usage_sample_interval seconds, then retention."""
     while not stop.wait(settings.usage_sample_interval):
         try:
             usage_service.sample_all(settings, connect(settings))
+            rollups.compact(settings)
         except ContainerVpsError as exc:
             log.warning("usage sample pass failed", extra={"error": exc.one_line()})
         except Exception:

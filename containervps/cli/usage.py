@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import typer
 
 from containervps.cli import common
-from containervps.services.metering import usage
+from containervps.services.metering import rollups, usage
 from containervps.services.tenancy import tenants
 
 app = typer.Typer(
@@ -18,8 +19,22 @@ app = typer.Typer(
 @app.command("sample")
 def sample() -> None:
     """Take one usage sample of every server now (`serve` does it every interval)."""
-    count = usage.sample_all(common.settings(), common.lxd())
-    common.console.print(f"sampled {count} servers")
+    s = common.settings()
+    started = time.perf_counter()
+    count = usage.sample_all(s, common.lxd())
+    common.console.print(f"sampled {count} servers in {time.perf_counter() - started:.2f} s")
+
+
+@app.command("compact")
+def compact(json_out: bool = common.JsonOption) -> None:
+    """Roll old samples up into hours and old hours into months (`serve` does it each pass)."""
+    done = rollups.compact(common.settings())
+    if json_out:
+        common.print_json(done)
+        return
+    common.console.print(
+        f"rolled {done.samples_rolled} samples into hours, {done.hours_rolled} hours into months"
+    )
 
 
 @app.command("report")

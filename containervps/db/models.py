@@ -148,6 +148,34 @@ class UsageSample(SQLModel, table=True):
     disk_bytes: int
     net_rx_bytes: int  # received by the server since its NIC came up
     net_tx_bytes: int  # sent by the server
+    # Growth since the server's previous sample (a counter that dropped restarted from zero):
+    # sums of these stay exact when old samples are rolled up.
+    cpu_delta: float = 0.0
+    rx_delta: int = 0
+    tx_delta: int = 0
+
+
+class UsageRollup(SQLModel, table=True):
+    """Samples of one server in one hour or month, summed (raw samples are rolled up into
+    hours after a while, hours into months later; months are kept)."""
+
+    __tablename__ = "usage_rollup"
+    __table_args__ = (
+        UniqueConstraint("server_id", "period", "start", name="uq_usage_rollup_bucket"),
+        Index("ix_usage_rollup_tenant_period_start", "tenant_id", "period", "start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    server_id: int = Field(foreign_key="server.id")
+    tenant_id: int = Field(foreign_key="tenant.id")
+    period: str = Field(max_length=8)  # hour | month
+    start: datetime
+    samples: int
+    cpu_seconds: float  # growth within the bucket
+    net_rx_bytes: int
+    net_tx_bytes: int
+    memory_bytes_max: int
+    disk_bytes_last: int
 
 
 class SshKey(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""Usage accounting: samples of each server's counters, metrics over a window, monthly usage."""
+"""Usage accounting: metrics over a window (raw samples), usage per month (all tiers)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,20 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Server, UsageSample
-from containervps.errors import ContainerVpsError, InvalidInput, LxdNotFound
-from containervps.lxd import Lxd
+from containervps.db.models import Server, UsageRollup, UsageSample
+from containervps.errors import InvalidInput
+from containervps.services.metering.sampling import counter_growth, sample_all
 from containervps.services.servers.queries import get_server
-from containervps.services.servers.states import SAMPLED
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "Totals",
-    "metrics",
-    "month_bounds",
-    "monthly_usage",
-    "report_row",
-    "sample_all",
-]
+__all__ = ["Totals", "metrics", "month_bounds", "monthly_usage", "report_row", "sample_all"]
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -43,44 +37,9 @@ class Totals:
     samples: int
 
 
-def sample_all(settings: Settings, lxd: Lxd) -> int:
-    """Read every live server's counters from LXD and store one sample each; return the count."""
-    with session_scope(settings) as session:
-        servers = session.exec(
-            select(Server).where(col(Server.deleted_at).is_(None), col(Server.status).in_(SAMPLED))
-        ).all()
-    rows = []
-    for server in servers:
-        assert server.id is not None
-        try:
-            state = lxd.instances.state(name=server.lxd_name, project=server.lxd_project)
-        except LxdNotFound:
-            continue  # the reconciler deals with vanished instances
-        except ContainerVpsError as exc:
-            log.warning("usage sample failed", extra={"server": server.id, "error": str(exc)})
-            continue
-        rows.append(
-            UsageSample(
-                server_id=server.id,
-                tenant_id=server.tenant_id,
-                cpu_seconds=state.cpu_usage_ns / 1e9,
-                memory_bytes=state.memory_usage_bytes,
-                disk_bytes=state.disk_usage_bytes,
-                net_rx_bytes=state.net_rx_bytes,
-                net_tx_bytes=state.net_tx_bytes,
-            )
-        )
-    with session_scope(settings, immediate=True) as session:
-        session.add_all(rows)
-    return len(rows)
-
-
 def _growth(values: list[float]) -> float:
     """Sum of increases of a cumulative counter; a drop means it restarted from zero."""
-    total = 0.0
-    for before, after in pairwise(values):
-        total += after - before if after >= before else after
-    return total
+    return sum(counter_growth(before, after) for before, after in pairwise(values))
 
 
 def _totals(samples: list[UsageSample]) -> Totals:
@@ -148,23 +107,44 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def monthly_usage(
     settings: Settings, *, tenant_id: int | None, month: str
 ) -> list[tuple[Server, Totals]]:
-    """Per server of the tenant (all tenants when None): usage in the month."""
+    """Per server of the tenant (all tenants when None): usage in the month, from the growth
+    each sample recorded and from the roll-ups of older samples (one query each)."""
     start, end = month_bounds(month)
+    raw = sa_select(
+        col(UsageSample.server_id),
+        func.sum(UsageSample.cpu_delta),
+        func.sum(UsageSample.rx_delta),
+        func.sum(UsageSample.tx_delta),
+        func.count(),
+    ).where(col(UsageSample.at) >= start, col(UsageSample.at) < end)
+    rolled = sa_select(
+        col(UsageRollup.server_id),
+        func.sum(UsageRollup.cpu_seconds),
+        func.sum(UsageRollup.net_rx_bytes),
+        func.sum(UsageRollup.net_tx_bytes),
+        func.sum(UsageRollup.samples),
+    ).where(col(UsageRollup.start) >= start, col(UsageRollup.start) < end)
+    if tenant_id is not None:
+        raw = raw.where(col(UsageSample.tenant_id) == tenant_id)
+        rolled = rolled.where(col(UsageRollup.tenant_id) == tenant_id)
+    sums: dict[int, list[float]] = {}
     with session_scope(settings) as session:
-        ids = select(UsageSample.server_id).where(
-            col(UsageSample.at) >= start, col(UsageSample.at) < end
-        )
-        if tenant_id is not None:
-            ids = ids.where(UsageSample.tenant_id == tenant_id)
+        for query, key in ((raw, UsageSample.server_id), (rolled, UsageRollup.server_id)):
+            for server_id, *values in session.execute(query.group_by(col(key))).all():
+                into = sums.setdefault(server_id, [0.0, 0.0, 0.0, 0.0])
+                for k, value in enumerate(values):
+                    into[k] += float(value or 0)
         servers = session.exec(
-            select(Server).where(col(Server.id).in_(ids.distinct())).order_by(col(Server.id))
+            select(Server).where(col(Server.id).in_(list(sums))).order_by(col(Server.id))
         ).all()
-    out = []
-    for server in servers:
-        assert server.id is not None
-        rows = _samples(settings, server_id=server.id, start=start, end=end, baseline=True)
-        out.append((server, _totals(rows)))
-    return out
+    return [(server, _summed(sums[server.id or 0])) for server in servers]
+
+
+def _summed(values: list[float]) -> Totals:
+    cpu, rx, tx, count = values
+    return Totals(
+        cpu_seconds=round(cpu, 3), net_rx_bytes=int(rx), net_tx_bytes=int(tx), samples=int(count)
+    )
 
 
 def report_row(server: Server, totals: Totals) -> dict[str, Any]:

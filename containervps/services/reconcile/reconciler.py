@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Quota, Server, Tenant
-from containervps.errors import ContainerVpsError, LxdNotFound
+from containervps.errors import ContainerVpsError
 from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
@@ -163,14 +163,13 @@ class Reconciler:
         return (known & live) | {p for p in live if p.startswith(prefix)}
 
     def _instances(self) -> dict[tuple[str, str], InstanceInfo]:
-        found = {}
-        for project in sorted(self._projects()):
-            try:
-                for inst in self.lxd.instances.all(project=project):
-                    found[(project, inst.name)] = inst
-            except LxdNotFound:
-                continue
-        return found
+        """Instances of tenant projects, from one listing of every project."""
+        projects = self._projects()
+        return {
+            (inst.project, inst.name): inst
+            for inst in self.lxd.instances.everywhere()
+            if inst.project in projects
+        }
 
     def _drift(
         self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool

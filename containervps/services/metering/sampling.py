@@ -1,0 +1,74 @@
+"""Usage samples: one bulk read of every instance's counters per pass, stored with each
+counter's growth since the server's previous sample."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select as sa_select
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import Server, UsageSample
+from containervps.lxd import InstanceState, Lxd
+from containervps.services.servers.states import SAMPLED
+
+log = logging.getLogger(__name__)
+
+__all__ = ["counter_growth", "sample_all"]
+
+# The newest sample of each live server, found through the (server_id, at) index.
+LATEST = text(
+    "SELECT u.* FROM usage_sample u WHERE u.id IN ("
+    " SELECT (SELECT id FROM usage_sample x WHERE x.server_id = s.id ORDER BY x.at DESC LIMIT 1)"
+    " FROM server s WHERE s.deleted_at IS NULL)"
+)
+
+
+def counter_growth(before: float, after: float) -> float:
+    """How much a cumulative counter grew; a drop means it restarted from zero."""
+    return after - before if after >= before else after
+
+
+def _latest(session: Session) -> dict[int, UsageSample]:
+    rows = session.execute(sa_select(UsageSample).from_statement(LATEST)).scalars().all()
+    return {row.server_id: row for row in rows}
+
+
+def _sample(server: Server, state: InstanceState, before: UsageSample | None) -> UsageSample:
+    assert server.id is not None
+    row = UsageSample(
+        server_id=server.id,
+        tenant_id=server.tenant_id,
+        cpu_seconds=state.cpu_usage_ns / 1e9,
+        memory_bytes=state.memory_usage_bytes,
+        disk_bytes=state.disk_usage_bytes,
+        net_rx_bytes=state.net_rx_bytes,
+        net_tx_bytes=state.net_tx_bytes,
+    )
+    if before is not None:
+        row.cpu_delta = counter_growth(before.cpu_seconds, row.cpu_seconds)
+        row.rx_delta = int(counter_growth(before.net_rx_bytes, row.net_rx_bytes))
+        row.tx_delta = int(counter_growth(before.net_tx_bytes, row.net_tx_bytes))
+    return row
+
+
+def sample_all(settings: Settings, lxd: Lxd) -> int:
+    """Read every live server's counters from LXD in one request and store one sample each;
+    return the count (instances LXD does not have are left to the reconciler)."""
+    states = lxd.instances.states_everywhere()
+    with session_scope(settings) as session:
+        servers = session.exec(
+            select(Server).where(col(Server.deleted_at).is_(None), col(Server.status).in_(SAMPLED))
+        ).all()
+        latest = _latest(session)
+    rows = [
+        _sample(server, state, latest.get(server.id or 0))
+        for server in servers
+        if (state := states.get((server.lxd_project, server.lxd_name))) is not None
+    ]
+    with session_scope(settings, immediate=True) as session:
+        session.add_all(rows)
+    return len(rows)

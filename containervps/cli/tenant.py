@@ -42,8 +42,7 @@ def _print(views: list[TenantView], json_out: bool, *, title: str) -> None:
 
 def _quota(base: QuotaBase, given: dict[str, Any]) -> QuotaUpdate:
     """``base`` with the values given on the command line."""
-    current = base.model_dump(include=set(QuotaBase.model_fields))
-    merged = {**current, **{k: v for k, v in given.items() if v is not None}}
+    merged = {**base.limits(), **{k: v for k, v in given.items() if v is not None}}
     return build(QuotaUpdate, **merged)
 
 

@@ -20,15 +20,11 @@ def build(model: type[M], **values: Any) -> M:
     try:
         return model(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
+        problems = exc.errors()
+        fields = [".".join(str(part) for part in e["loc"]) for e in problems]
         raise InvalidInput(
-            f"{field}: {first['msg']}", details={"field": field, "fields": _fields(exc)}
+            f"{fields[0]}: {problems[0]['msg']}", details={"field": fields[0], "fields": fields}
         ) from exc
-
-
-def _fields(exc: ValidationError) -> list[str]:
-    return [".".join(str(part) for part in e["loc"]) for e in exc.errors()]
 
 
 class Strict(BaseModel):

@@ -18,6 +18,10 @@ class QuotaBase(SQLModel):
     max_processes: int = Field(ge=1)
     max_snapshots: int = Field(default=10, ge=1)
 
+    def limits(self) -> dict[str, int]:
+        """The quota's values alone (a ``Quota`` row also holds its tenant id)."""
+        return self.model_dump(include=set(QuotaBase.model_fields))
+
 
 class QuotaUpdate(QuotaBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]

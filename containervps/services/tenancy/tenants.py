@@ -57,13 +57,8 @@ def default_quota(settings: Settings) -> QuotaUpdate:
     )
 
 
-def _values(quota: QuotaBase) -> dict[str, int]:
-    """The quota's limits (a Quota row also holds its tenant id)."""
-    return quota.model_dump(include=set(QuotaBase.model_fields))
-
-
 def _validate_quota(quota: QuotaBase) -> None:
-    bad = [k for k, v in _values(quota).items() if v < 1]
+    bad = [k for k, v in quota.limits().items() if v < 1]
     if bad:
         raise InvalidInput(f"quota values must be >= 1: {', '.join(bad)}", details={"fields": bad})
 
@@ -86,7 +81,7 @@ def create_tenant(settings: Settings, lxd: Lxd, *, name: str, quota: QuotaBase) 
         session.flush()
         assert tenant.id is not None
         tenant.lxd_project = f"{settings.tenant_project_prefix}{tenant.id}"
-        row = Quota(tenant_id=tenant.id, **_values(quota))
+        row = Quota(tenant_id=tenant.id, **quota.limits())
         session.add_all([tenant, row])
     try:
         ensure_project(settings, lxd, tenant_id=tenant.id, project=tenant.lxd_project, quota=row)
@@ -161,7 +156,7 @@ def set_quota(settings: Settings, lxd: Lxd, *, tenant_id: int, quota: QuotaBase)
             )
         row = session.get(Quota, tenant_id)
         assert row is not None
-        for key, value in _values(quota).items():
+        for key, value in quota.limits().items():
             setattr(row, key, value)
         session.add(row)
         # Inside the transaction: if LXD refuses, the quota change rolls back too.

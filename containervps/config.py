@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     storage_pool: str = "cvps"
     storage_driver: str = "btrfs"  # falls back to "dir" when btrfs cannot be used
     storage_size_gib: int = 40  # size of the loop file backing the pool
+    # Where a server's root disk lives. "shared": a volume of the shared pool, its size enforced
+    # by btrfs quota groups (`df /` inside shows the pool). "per_server": a pool (loop file and
+    # filesystem) of its own, so `df /` shows the plan's size, at a measured cost per server
+    # (README, "Disk layouts"; `bench scale --disk-layout`).
+    disk_layout: Literal["shared", "per_server"] = "shared"
     bridge: str = "cvpsbr0"
     bridge_subnet: str = "10.213.0.1/20"  # gateway/prefix; /20 holds 4093 VPSs
     profile: str = "containervps"
@@ -69,7 +75,6 @@ class Settings(BaseSettings):
     disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the disk holding LXD's pools
     nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip
     shutdown_timeout: int = 30  # seconds a graceful shutdown may take before a hard stop
-    ipv4_wait_seconds: float = 20.0  # a create waits this long for DHCP; later the reconciler
     action_workers: int = 8  # threads running LXD work in the API process
     reconcile_interval: float = 60.0  # seconds between reconciler passes in `serve` (0: off)
     orphan_grace_seconds: float = 3600.0  # tagged orphans are deleted after this long
@@ -82,8 +87,9 @@ class Settings(BaseSettings):
     default_max_processes: int = 5000
     default_max_snapshots: int = 10  # snapshots a tenant may keep over all its servers
 
-    # Reaching a VPS: a host TCP port per server forwarded to its port 22 (LXD proxy device)
-    ssh_listen_address: str = "127.0.0.1"  # the platform, not the tenant, picks it
+    # Reaching a VPS: a host TCP port per server forwarded to its port 22 by an LXD proxy device
+    # in NAT mode (kernel DNAT, no process per server). Empty: the bridge's gateway address.
+    ssh_listen_address: str = ""
     ssh_port_min: int = 42000
     ssh_port_max: int = 42999
     root_password_length: int = 20  # generated when a server is created without SSH keys
@@ -100,6 +106,11 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """SQLAlchemy URL of the platform database."""
         return self.database_url or f"sqlite:///{self.data_dir / 'containervps.db'}"
+
+    @property
+    def ssh_address(self) -> str:
+        """The host address forwarded SSH ports listen on (the platform picks it, not tenants)."""
+        return self.ssh_listen_address or self.bridge_subnet.split("/")[0]
 
     @property
     def reports_dir(self) -> Path:

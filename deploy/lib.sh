@@ -8,7 +8,7 @@ PACKAGES=(
   lxd lxd-client lxcfs btrfs-progs dnsmasq-base squashfs-tools   # LXD and its storage/network
   debootstrap busybox-static tar                                 # offline image builds
   qemu-system-x86 qemu-utils linux-image-amd64 cpio              # full VMs for the benchmark
-  docker.io iptables                                             # app containers for the benchmark
+  docker.io iptables nftables                                           # app containers for the benchmark
   iproute2 openssh-client curl python3 python3-venv              # platform and tests
 )
 

@@ -18,9 +18,7 @@ __all__ = ["action_json", "list_meta", "server_json", "started"]
 
 
 def server_json(server: Server) -> dict[str, Any]:
-    return ServerPublic.of(server, ssh_host=get_settings().ssh_listen_address).model_dump(
-        mode="json"
-    )
+    return ServerPublic.of(server, ssh_host=get_settings().ssh_address).model_dump(mode="json")
 
 
 def action_json(action: Action) -> dict[str, Any]:

@@ -1,15 +1,14 @@
-"""The baseline of `bench api`: the same container made with plain pylxd, no control plane."""
+"""The baseline of `bench api` and `bench scale`: the same container made with plain pylxd, no
+control plane."""
 
 from __future__ import annotations
 
-from containervps.bench.api_process import free_port
 from containervps.config import Settings
 from containervps.db.models import Plan
 from containervps.lxd import Lxd, instance_pool
 from containervps.lxd.direct import DirectPylxd
 from containervps.lxd.locks import instance_create_lock
 from containervps.services.host.capabilities import egress_support
-from containervps.services.servers.access import ssh_proxy_device
 from containervps.services.servers.limits import instance_limits, plan_limits
 
 __all__ = ["DirectBaseline"]
@@ -19,8 +18,8 @@ class DirectBaseline:
     """Create and delete containers as a server's would be, straight through pylxd.
 
     The same host-wide create lock as the control plane (LXD's idmap race), no more, and the
-    same storage and devices: a disk pool of its own, and an SSH port forward (an LXD proxy
-    device, ~1 s of start).
+    same limits and disk layout (`disk_layout`: the shared pool, or a pool per container). No
+    SSH forward: a server's is a NAT proxy device, kernel rules with no process.
     """
 
     def __init__(self, settings: Settings, lxd: Lxd, *, project: str, plan: Plan, image: str):
@@ -32,28 +31,29 @@ class DirectBaseline:
             network=settings.bridge,
         )
         self.direct = DirectPylxd(project=project, socket=settings.lxd_socket)
+        self.own_pools = settings.disk_layout == "per_server"
         shared = lxd.host.get_pool(settings.storage_pool)
         self.driver = shared.driver if shared else settings.storage_driver
         self.disk = {"size": f"{plan.disk_gib}GiB"} if self.driver == "btrfs" else {}
 
     def create(self, name: str) -> str:
-        pool = instance_pool(self.project, name)
-        self.lxd.host.create_pool(name=pool, driver=self.driver, config=self.disk)
+        pool = self.settings.storage_pool
+        if self.own_pools:
+            pool = instance_pool(self.project, name)
+            self.lxd.host.create_pool(name=pool, driver=self.driver, config=self.disk)
         self.direct.create_and_start(
             name=name,
             image=self.image,
             config=self.config,
-            devices={
-                **self.devices,
-                "root": {**self.devices["root"], "pool": pool},
-                "ssh": ssh_proxy_device(self.settings, free_port()),
-            },
+            devices={**self.devices, "root": {**self.devices["root"], "pool": pool}},
             profiles=["default"],
             create_lock=instance_create_lock(self.settings.lxd_create_lock),
         )
-        self.lxd.host.delete_image_volumes(pool)
+        if self.own_pools:
+            self.lxd.host.delete_image_volumes(pool)
         return name
 
     def delete(self, name: str) -> None:
         self.direct.delete(name)
-        self.lxd.host.delete_pool(instance_pool(self.project, name))
+        if self.own_pools:
+            self.lxd.host.delete_pool(instance_pool(self.project, name))

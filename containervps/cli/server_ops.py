@@ -35,7 +35,7 @@ def ssh(
     if not row.ssh_port:
         raise InvalidInput(f"server {row.id} has no SSH port")
     command = ["ssh", "-p", str(row.ssh_port), *(["-i", key] if key else [])]
-    command += [f"root@{common.settings().ssh_listen_address}", *(args or [])]
+    command += [f"root@{common.settings().ssh_address}", *(args or [])]
     if print_only:
         common.console.print(shlex.join(command), highlight=False, soft_wrap=True)
         return

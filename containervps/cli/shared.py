@@ -31,7 +31,7 @@ def find(server: str, tenant: str | None) -> Server:
 
 def server_json(server: Server) -> dict[str, Any]:
     """The same JSON the API prints for the server."""
-    ssh_host = common.settings().ssh_listen_address
+    ssh_host = common.settings().ssh_address
     return ServerPublic.of(server, ssh_host=ssh_host).model_dump(mode="json")
 
 

@@ -91,6 +91,12 @@ class Server(SQLModel, table=True):
             unique=True,
             sqlite_where=text("deleted_at IS NULL AND ssh_port IS NOT NULL"),
         ),
+        Index(
+            "ix_server_ipv4_live",
+            "ipv4",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL AND ipv4 IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -108,7 +114,7 @@ class Server(SQLModel, table=True):
     disk_gib: int
     processes: int
     limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    ipv4: str | None = None
+    ipv4: str | None = None  # fixed at create (services/servers/addresses.py)
     status_detail: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = Field(default=None, index=True)

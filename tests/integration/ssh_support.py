@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from containervps.config import get_settings
+
 SSH_OPTS = [
     "-o",
     "StrictHostKeyChecking=no",
@@ -38,7 +40,8 @@ def ssh(
     stdin: bytes | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the real OpenSSH client as root@127.0.0.1:port (key, or a password via askpass)."""
+    """Run the real OpenSSH client as root@HOST:port, HOST being where the platform forwards
+    SSH ports (the bridge's gateway by default); a key, or a password via askpass."""
     opts = [*SSH_OPTS, "-p", str(port)]
     env = dict(os.environ)
     if key is not None:
@@ -57,7 +60,7 @@ def ssh(
             "NumberOfPasswordPrompts=1",
         ]
     return subprocess.run(
-        ["ssh", *opts, "root@127.0.0.1", command],
+        ["ssh", *opts, f"root@{get_settings().ssh_address}", command],
         input=stdin,
         capture_output=True,
         timeout=timeout,

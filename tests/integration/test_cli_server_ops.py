@@ -58,7 +58,7 @@ def test_cli_exec_ssh_console_protect_snapshot_resize_rebuild_usage(
         app, ["server", "exec", name, "-t", t, "--", "sh", "-c", "echo hi; exit 3"]
     )
     assert result.exit_code == 3 and result.stdout == "hi\n", result.output
-    assert f"-p {port} root@127.0.0.1" in cli("server", "ssh", name, "-t", t, "--print")
+    assert f"-p {port} root@10.213.0.1" in cli("server", "ssh", name, "-t", t, "--print")
     out = cli("server", "console", name, "-t", t, stdin="echo cvps-$((6*7))\nexit\n")
     assert "cvps-42" in out.replace("cvps-$((6*7))", "")
 

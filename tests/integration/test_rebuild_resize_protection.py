@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +108,12 @@ def test_delete_protection(client: TestClient, cp_settings: Settings, ready_host
     _ok(client, client.delete(f"/v1/servers/{sid}", headers=h), h)
 
 
-def _sizes(client: TestClient, h: dict, sid: int) -> tuple[int, int, int, str]:
-    """nproc, MemTotal in MiB as `free -m` shows it, the size of / in GiB as `df` shows it,
-    and PID 1's start time (reboot marker).
+RootGib = Callable[[int], int]
+
+
+def _sizes(client: TestClient, h: dict, sid: int, root_gib: RootGib) -> tuple[int, int, int, str]:
+    """nproc, MemTotal in MiB as `free -m` shows it, the size the root disk is held to in GiB
+    (``root_gib`` of what `df /` shows), and PID 1's start time (reboot marker).
 
     /usr/bin/free by path: BusyBox's sh runs its own `free` applet first, and that one asks
     sysinfo(2), which LXD 5.0 does not virtualise (the image's /usr/bin/free reads lxcfs).
@@ -121,24 +126,44 @@ def _sizes(client: TestClient, h: dict, sid: int) -> tuple[int, int, int, str]:
         "cut -d' ' -f22 /proc/1/stat",
     )
     nproc, mem, disk_kib, started = out.split()
-    return int(nproc), int(mem), round(int(disk_kib) / 2**20), started
+    return int(nproc), int(mem), root_gib(round(int(disk_kib) / 2**20)), started
 
 
 def _wait_sizes(
-    client: TestClient, h: dict, sid: int, want: tuple[int, int, int, str]
+    client: TestClient, h: dict, sid: int, root_gib: RootGib, want: tuple[int, int, int, str]
 ) -> tuple[int, int, int, str]:
     """LXD rebalances CPU sets in the background: give a new limits.cpu a few seconds."""
-    seen = _sizes(client, h, sid)
+    seen = _sizes(client, h, sid, root_gib)
     for _ in range(40):
         if seen == want:
             break
         time.sleep(0.25)
-        seen = _sizes(client, h, sid)
+        seen = _sizes(client, h, sid, root_gib)
     return seen
 
 
+def _quota_group_gib(volume: Path) -> int:
+    """The kernel's limit on a btrfs subvolume: its quota group's maximum referenced bytes."""
+    out = subprocess.run(
+        ["btrfs", "qgroup", "show", "-rf", "--raw", str(volume)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return round(int(out.splitlines()[-1].split()[3]) / 2**30)
+
+
+@pytest.fixture(params=["shared", "per_server"])
+def disk_layout(request: pytest.FixtureRequest, cp_settings: Settings) -> Iterator[str]:
+    """Each disk layout in turn (the in-process API shares this settings object)."""
+    before = cp_settings.disk_layout
+    cp_settings.disk_layout = request.param
+    yield str(request.param)
+    cp_settings.disk_layout = before
+
+
 def test_resize_changes_cpu_and_memory_live_and_checks_first(
-    client: TestClient, cp_settings: Settings, ready_host: Lxd
+    client: TestClient, cp_settings: Settings, ready_host: Lxd, disk_layout: str
 ) -> None:
     quota = QuotaUpdate(
         max_servers=2, max_vcpus=2, max_memory_mib=2048, max_disk_gib=30, max_processes=5000
@@ -180,7 +205,14 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     name = f"rs-{secrets.token_hex(3)}"
     body = {"name": name, "plan": "nano", "image": "busybox"}
     sid = _ok(client, client.post("/v1/servers", json=body, headers=h), h)["server"]["id"]
-    nproc, mem, disk, booted = _sizes(client, h, sid)
+    own_pool = f"{tenant.project}_{name}"
+    if disk_layout == "per_server":  # a filesystem of the plan's size: `df /` shows it
+        root_gib: RootGib = lambda df_gib: df_gib  # noqa: E731
+    else:  # the shared pool's btrfs quota group holds the volume (df shows the pool)
+        volume = ready_host.api.socket_path.parent / "storage-pools" / cp_settings.storage_pool
+        volume = volume / "containers" / own_pool
+        root_gib = lambda _: _quota_group_gib(volume)  # noqa: E731
+    nproc, mem, disk, booted = _sizes(client, h, sid, root_gib)
     assert (nproc, mem, disk) == (1, 256, 2)  # the nano plan, not the host
 
     _ok(
@@ -189,7 +221,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         h,
     )
     # Live (PID 1 is the same process), and the disk grew online.
-    assert _wait_sizes(client, h, sid, (2, 1024, 10, booted)) == (2, 1024, 10, booted)
+    assert _wait_sizes(client, h, sid, root_gib, (2, 1024, 10, booted)) == (2, 1024, 10, booted)
     inst = ready_host.instances.get(name=name, project=tenant.project)
     assert (
         inst.devices["root"]["size"] == "10GiB"
@@ -203,7 +235,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": "nano"}, headers=h),
         h,
     )
-    assert _wait_sizes(client, h, sid, (1, 256, 2, booted)) == (1, 256, 2, booted)
+    assert _wait_sizes(client, h, sid, root_gib, (1, 256, 2, booted)) == (1, 256, 2, booted)
 
     # Bad input leaves the server as it was.
     r = client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": big}, headers=h)
@@ -235,7 +267,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         client.post(f"/v1/servers/{sid}/actions/resize", json={"plan": tiny}, headers=h),
         h,
     )
-    assert _wait_sizes(client, h, sid, (1, 256, 1, booted)) == (1, 256, 1, booted)
-    assert ready_host.host.get_pool(f"{tenant.project}_{name}") is not None
+    assert _wait_sizes(client, h, sid, root_gib, (1, 256, 1, booted)) == (1, 256, 1, booted)
+    assert (ready_host.host.get_pool(own_pool) is not None) == (disk_layout == "per_server")
     _ok(client, client.delete(f"/v1/servers/{sid}", headers=h), h)
-    assert ready_host.host.get_pool(f"{tenant.project}_{name}") is None
+    assert ready_host.host.get_pool(own_pool) is None

@@ -57,6 +57,12 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     ghost, handpool = f"{t.project}_ghost", f"{t.project}_handpool"
     lxd.host.create_pool(name=ghost, driver="dir", config={TAG_PREFIX + "server_id": "999999"})
     lxd.host.create_pool(name=handpool, driver="dir", config={})
+    # The vanished server's own disk (per_server layout; made here under the shared one).
+    kept = f"{t.project}_vanish"
+    if lxd.host.get_pool(kept) is None:
+        lxd.host.create_pool(
+            name=kept, driver="dir", config={TAG_PREFIX + "server_id": str(vanish_id)}
+        )
 
     dry = Reconciler(cp_settings, lxd).run(dry_run=True)
     kinds = {(f.kind, f.target) for f in dry}
@@ -75,7 +81,7 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert lxd.instances.exists(name="orphan", project=t.project)  # still inside the grace period
     assert lxd.host.get_pool(ghost) is None  # a pool without its container holds no data
     assert lxd.host.get_pool(handpool) is not None
-    assert lxd.host.get_pool(f"{t.project}_vanish") is not None  # its server row is still live
+    assert lxd.host.get_pool(kept) is not None  # its server row is still live
 
     expired = cp_settings.model_copy(update={"orphan_grace_seconds": 0.0})
     findings = Reconciler(expired, lxd).run()

@@ -93,10 +93,16 @@ def test_root_over_ssh_installs_a_package_and_restarts_sshd(
     assert created["root_password"] is None  # keys given: no password
     port = server["ssh"]["port"]
     assert cp_settings.ssh_port_min <= port <= cp_settings.ssh_port_max
-    assert server["ssh"]["host"] == "127.0.0.1"
+    assert server["ssh"]["host"] == cp_settings.ssh_address == "10.213.0.1"  # bridge gateway
     inst = ready_host.instances.get(name=name, project=tenant.project)
-    assert inst.devices["ssh"]["listen"] == f"tcp:127.0.0.1:{port}"
-    assert inst.devices["ssh"]["type"] == "proxy"
+    # A NAT forward to the fixed address the 202 answer already showed: no forkproxy process.
+    assert server["public_net"]["ipv4"] == inst.devices["eth0"]["ipv4.address"]
+    assert inst.devices["ssh"] == {
+        "type": "proxy",
+        "nat": "true",
+        "listen": f"tcp:10.213.0.1:{port}",
+        "connect": f"tcp:{server['public_net']['ipv4']}:22",
+    }
 
     wait_for_ssh(port, key=good)
     who = ssh(port, "id -u; hostname", key=good)

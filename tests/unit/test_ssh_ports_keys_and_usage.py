@@ -57,7 +57,9 @@ def _server(session: Session, tenant_id: int, port: int | None, *, deleted: bool
 
 def test_ssh_ports_skip_taken_and_bound_and_run_out(db: Settings) -> None:
     base = _free_port()
-    settings = db.model_copy(update={"ssh_port_min": base, "ssh_port_max": base + 3})
+    settings = db.model_copy(
+        update={"ssh_port_min": base, "ssh_port_max": base + 3, "ssh_listen_address": "127.0.0.1"}
+    )
     with session_scope(settings) as session:
         tenant = Tenant(name="t", lxd_project="p")
         session.add(tenant)

@@ -16,6 +16,7 @@ from containervps.config import Settings
 from containervps.errors import HostSetupError, LxdError
 from containervps.lxd import Lxd, connect
 from containervps.services.host import daemons
+from containervps.services.servers import addresses
 from containervps.shell import probe
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 IDMAP_SIZE = 65536  # ids per isolated container
 MIN_BRIDGE_HOSTS = 1000
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+
 # Server names are unique per tenant, not per host: bridge DNS records keyed by instance name
 # would make LXD refuse a second tenant's "web1" ("Instance DNS name ... already used").
-DNS_NOTE = "dns.mode=none (server names are per tenant)"
+def _keys(config: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items())
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,10 @@ class HostSetup:
     def ensure_bridge(self) -> InitStep:
         s = self.settings
         iface = validate_subnet(s.bridge_subnet)
+        first, last = addresses.dhcp_range(s)
+        # DHCP hands out only the top of the subnet; servers hold fixed addresses below it.
+        # No DNS: server names are per tenant.
+        managed = {"dns.mode": "none", "ipv4.dhcp.ranges": f"{first}-{last}"}
         existing = self.lxd.host.get_network(s.bridge)
         if existing:
             if not existing.managed:
@@ -223,9 +231,10 @@ class HostSetup:
                     "warning",
                     f"{s.bridge} keeps {current}; configured {iface} not applied to a live bridge",
                 )
-            if existing.config.get("dns.mode") != "none":
-                self.lxd.host.patch_network(s.bridge, {"dns.mode": "none"})
-                return InitStep("bridge", "updated", f"{s.bridge} {current}: {DNS_NOTE}")
+            stale = {k: v for k, v in managed.items() if existing.config.get(k) != v}
+            if stale:
+                self.lxd.host.patch_network(s.bridge, stale)
+                return InitStep("bridge", "updated", f"{s.bridge} {current}: {_keys(stale)}")
             return InitStep("bridge", "exists", f"{s.bridge} {current}")
         self.lxd.host.create_network(
             name=s.bridge,
@@ -234,7 +243,7 @@ class HostSetup:
                 "ipv4.address": str(iface),
                 "ipv4.nat": "true",
                 "ipv6.address": "none",
-                "dns.mode": "none",
+                **managed,
                 "raw.dnsmasq": f"dhcp-lease-max={iface.network.num_addresses}",
             },
         )

@@ -54,7 +54,7 @@ def allocate_ssh_port(session: Session, settings: Settings) -> int:
         ).all()
     )
     for port in range(settings.ssh_port_min, settings.ssh_port_max + 1):
-        if port not in taken and _bindable(settings.ssh_listen_address, port):
+        if port not in taken and _bindable(settings.ssh_address, port):
             return port
     raise ResourceUnavailable(
         "no free SSH port on this host",
@@ -67,13 +67,17 @@ def allocate_ssh_port(session: Session, settings: Settings) -> int:
     )
 
 
-def ssh_proxy_device(settings: Settings, port: int) -> dict[str, str]:
-    """An LXD proxy device: host address:port -> the VPS's 127.0.0.1:22."""
+def ssh_proxy_device(settings: Settings, port: int, ipv4: str) -> dict[str, str]:
+    """An LXD proxy device in NAT mode: host address:port -> the VPS's ``ipv4``:22.
+
+    Kernel DNAT rules, no forkproxy process, and the traffic crosses the VPS's interface (so it
+    is shaped and metered like any other).
+    """
     return {
         "type": "proxy",
-        "listen": f"tcp:{settings.ssh_listen_address}:{port}",
-        "connect": "tcp:127.0.0.1:22",
-        "bind": "host",
+        "nat": "true",
+        "listen": f"tcp:{settings.ssh_address}:{port}",
+        "connect": f"tcp:{ipv4}:22",
     }
 
 

@@ -1,5 +1,5 @@
-"""Create a server: validate, admit against quota and host capacity, write the intent; then
-make its container, start it and record its address."""
+"""Create a server: validate, admit against quota and host capacity, give it an address and
+an SSH port, write the intent; then make its container and start it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, set_progress
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import EgressSupport, egress_support
-from containervps.services.servers import access, disks, provision
+from containervps.services.servers import access, addresses, disks, provision
 from containervps.services.servers.limits import reserve
 from containervps.services.servers.queries import LIVE, validate_labels, validate_name
 from containervps.services.servers.states import ServerState
@@ -125,6 +125,7 @@ def _admit(
         disk_gib=0,
         processes=0,
         ssh_port=access.allocate_ssh_port(session, settings),
+        ipv4=addresses.allocate_ipv4(session, settings),
         ssh_keys=new.key_lines,
     )
     reserve(server, the_plan, egress=egress)

@@ -1,11 +1,15 @@
-"""Each server's disk is its own LXD storage pool on a loop file of the plan's size.
+"""A server's root disk, in one of two layouts (the operator's `disk_layout` setting).
 
-A shared btrfs pool enforces a size through quota groups, but `df /` inside a VPS then shows the
-whole pool. This kernel has no device-mapper (LVM thin), no ZFS and no CONFIG_QUOTA (ext4/XFS
-project quotas), so a filesystem per server is the way to give `df /` the plan's size, as
-Proxmox does with raw images on directory storage. The pool uses the driver of the shared pool:
-btrfs gets a loop file of the plan's size, grown and shrunk online on resize; a `dir` fallback
-host gets a directory (sizes not enforced, as `host check` says).
+- shared (default): a volume of the shared pool. btrfs quota groups enforce its size, and
+  `df /` inside shows the whole pool. Nothing per server beyond the volume.
+- per_server: a pool of its own on a loop file of the plan's size, grown and shrunk online on
+  resize, so `df /` shows the plan's size, as Proxmox does with raw images. This kernel has no
+  device-mapper (LVM thin), no ZFS and no CONFIG_QUOTA (ext4/XFS project quotas), so a
+  filesystem per server is the only way to that view; it costs a loop device, a mount and its
+  slab per server (measured by `bench scale --disk-layout per_server`).
+
+A server keeps the layout it was made with: a pool of its own, when it has one, is used on
+rebuild, resize and delete. A `dir` fallback host does not enforce sizes (`host check` says so).
 """
 
 from __future__ import annotations
@@ -39,9 +43,12 @@ def pool_name(server: Server) -> str:
 
 
 def ensure_disk(settings: Settings, lxd: Lxd, server: Server) -> str:
-    """Create the server's pool unless it exists (tagged with the server id); return its name."""
+    """The pool for the server's root disk: the shared one, or (per_server layout, or a server
+    made with it) its own, created unless it exists and tagged with the server id."""
     name = pool_name(server)
     pool = lxd.host.get_pool(name)
+    if pool is None and settings.disk_layout == "shared":
+        return settings.storage_pool
     if pool is None:
         shared = lxd.host.get_pool(settings.storage_pool)
         driver = shared.driver if shared else settings.storage_driver

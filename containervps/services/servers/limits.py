@@ -35,9 +35,10 @@ def plan_limits(plan: Plan, *, egress_enforced: bool, egress_reason: str = "") -
 
 
 def instance_limits(
-    limits: dict[str, Any], *, pool: str, network: str
+    limits: dict[str, Any], *, pool: str, network: str, ipv4: str | None = None
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """LXD instance config and devices enforcing ``limits`` (as stored on the server)."""
+    """LXD instance config and devices enforcing ``limits`` (as stored on the server), with the
+    NIC's static address when given."""
     config = {
         "limits.cpu": str(limits["vcpus"]["value"]),
         "limits.memory": f"{limits['memory']['value']}MiB",
@@ -50,6 +51,8 @@ def instance_limits(
         "name": "eth0",
         "limits.ingress": f"{limits['net_ingress']['value']}Mbit",
     }
+    if ipv4:
+        nic["ipv4.address"] = ipv4
     if limits["net_egress"]["enforced"]:
         nic["limits.egress"] = f"{limits['net_egress']['value']}Mbit"
     devices = {

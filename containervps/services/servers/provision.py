@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from containervps.db.engine import session_scope
-from containervps.db.models import Quota
-from containervps.errors import LxdError
+from containervps.db.models import Quota, Server
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
-from containervps.services.servers import access, disks
+from containervps.services.servers import access, addresses, disks
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy.projects import ensure_project
@@ -24,10 +23,11 @@ def create_instance(job: Job, *, image: str) -> str:
     Returns the container's LXD status.
     """
     settings, lxd, server = job.settings, job.lxd, job.server
+    ipv4 = _ensure_ipv4(job)
     pool = disks.ensure_disk(settings, lxd, server)
-    config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge)
+    config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge, ipv4=ipv4)
     if server.ssh_port:
-        devices["ssh"] = access.ssh_proxy_device(settings, server.ssh_port)
+        devices["ssh"] = access.ssh_proxy_device(settings, server.ssh_port, ipv4)
     info = lxd.instances.create(
         name=server.lxd_name,
         project=server.lxd_project,
@@ -46,13 +46,26 @@ def create_instance(job: Job, *, image: str) -> str:
     return info.status
 
 
+def _ensure_ipv4(job: Job) -> str:
+    """The server's fixed address; one is given to servers made before the platform owned
+    addresses."""
+    if job.server.ipv4:
+        return job.server.ipv4
+    with session_scope(job.settings, immediate=True) as session:
+        row = session.get(Server, job.server.id)
+        assert row is not None
+        row.ipv4 = addresses.allocate_ipv4(session, job.settings)
+        session.add(row)
+        job.server.ipv4 = row.ipv4
+    return row.ipv4
+
+
 def bring_up(job: Job, *, status: str) -> dict[str, Any]:
-    """Start the container unless running, set the root password the action holds, and wait
-    for its address; return the server fields to record.
+    """Start the container unless running and set the root password the action holds; return
+    the server fields to record (its address was fixed at create: no wait for DHCP).
 
     The action keeps only the crypt hash, and only until it finishes, so that work resumed
-    after a crash still sets the password the tenant was shown. No address after
-    ``ipv4_wait_seconds``: the reconciler fills it in later.
+    after a crash still sets the password the tenant was shown.
     """
     lxd, server = job.lxd, job.server
     name, project = server.lxd_name, server.lxd_project
@@ -61,13 +74,7 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
     password_hash = job.action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)
-    try:
-        ipv4: str | None = lxd.instances.wait_for_ipv4(
-            name=name, project=project, timeout=job.settings.ipv4_wait_seconds
-        )
-    except LxdError:
-        ipv4 = None
-    return {"status": ServerState.RUNNING, "status_detail": None, "ipv4": ipv4}
+    return {"status": ServerState.RUNNING, "status_detail": None}
 
 
 def ensure_tenant_project(job: Job) -> None:

@@ -112,7 +112,7 @@ def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any])
     name, project = server.lxd_name, server.lxd_project
     # The root disk stays where it is (servers made before pools per server use the shared one).
     pool = lxd.instances.get(name=name, project=project).devices["root"]["pool"]
-    config, devices = instance_limits(limits, pool=pool, network=settings.bridge)
+    config, devices = instance_limits(limits, pool=pool, network=settings.bridge, ipv4=server.ipv4)
     disks.resize_disk(lxd, server, int(limits["disk"]["value"]))
     cpu = config.pop("limits.cpu")
     # PATCH merges by device name: the SSH proxy device stays as it is. limits.cpu goes last

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     tenant_project_prefix: str = "cvps-t-"  # LXD project of tenant 7: "cvps-t-7"
     cpu_overcommit: float = 4.0  # vCPUs sold per host CPU
     memory_overcommit: float = 1.0  # plan memory sold per byte of MemTotal
-    disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the disk holding LXD's pools
+    disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the shared pool (per_server:
+    # per GiB of the disk holding the pool files)
     nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip
     shutdown_timeout: int = 30  # seconds a graceful shutdown may take before a hard stop
     action_workers: int = 8  # threads running LXD work in the API process

@@ -8,30 +8,25 @@ database (rows inserted directly, no containers). Everything it made is deleted 
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete
 
 from containervps.bench.api_baseline import DirectBaseline
 from containervps.bench.api_process import ApiProcess
+from containervps.bench.bench_tenant import make_bench_tenant, ready_plan, remove_bench_tenant
 from containervps.bench.stats import percentile
 from containervps.config import Settings
-from containervps.db import migrate
 from containervps.db.engine import session_scope
-from containervps.db.models import Plan, Server, utcnow
-from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.lxd import Lxd, pool_owner
-from containervps.schemas.common import build
-from containervps.schemas.quota import QuotaUpdate
-from containervps.services.capacity.admission import reservation
+from containervps.db.models import Plan, Server
+from containervps.errors import HostSetupError
+from containervps.lxd import Lxd
 from containervps.services.servers.limits import plan_limits
 from containervps.services.servers.states import ServerState
-from containervps.services.tenancy import tenants, tokens
 
 __all__ = ["ApiBenchResult", "run_api_bench"]
 
@@ -83,21 +78,15 @@ def run_api_bench(
     say: Say = lambda _: None,
 ) -> ApiBenchResult:
     """Run every measurement and clean up; raises HostSetupError when the host is not ready."""
-    the_plan = _ready_plan(settings, lxd, image=image, plan=plan)
-    most = max(creates, concurrent) + 1
-    quota = build(
-        QuotaUpdate,
-        **{f"max_{k}": most * v + list_rows for k, v in reservation(the_plan).items()},
+    the_plan = ready_plan(settings, lxd, image=image, plan=plan)
+    tenant = make_bench_tenant(
+        settings, lxd, plan=the_plan, servers=max(creates, concurrent) + 1 + list_rows
     )
-    view = tenants.create_tenant(settings, lxd, name=f"bench-{secrets.token_hex(3)}", quota=quota)
-    tenant_id, project = view.tenant.id or 0, view.tenant.lxd_project
-    _, token = tokens.create_token(settings, name="bench api", tenant_id=tenant_id)
+    tenant_id, project = tenant.id, tenant.project
     direct = DirectBaseline(settings, lxd, project=project, plan=the_plan, image=image)
-    # Latency, not capacity, is measured: direct pylxd has no admission, so lift the vCPU
-    # overcommit that would otherwise refuse the 9th nano server on a 2-CPU host.
     api = ApiProcess(
         settings,
-        token,
+        tenant.token,
         env={"CONTAINERVPS_RECONCILE_INTERVAL": "0", "CONTAINERVPS_CPU_OVERCOMMIT": "64"},
     )
     try:
@@ -166,23 +155,6 @@ def _measure(
 def _pct(values: list[float], q: float) -> float:
     value = percentile(values, q)
     return 0.0 if value is None else value
-
-
-def _ready_plan(settings: Settings, lxd: Lxd, *, image: str, plan: str) -> Plan:
-    """The plan to create, once the database and the image are there."""
-    if migrate.current_revision(settings) is None:
-        raise HostSetupError(
-            "the database is not set up", resolution="run `containervps db upgrade`"
-        )
-    if lxd.images.by_alias(image) is None:
-        raise HostSetupError(
-            f"image {image} is not in LXD", resolution=f"run `containervps image build {image}`"
-        )
-    with session_scope(settings) as session:
-        the_plan = session.get(Plan, plan)
-    if the_plan is None:
-        raise HostSetupError(f"plan {plan} does not exist")
-    return the_plan
 
 
 def _sequential(
@@ -254,33 +226,13 @@ def _list_latency(
 
 
 def _cleanup(settings: Settings, lxd: Lxd, tenant_id: int) -> None:
-    """Delete every container and row the benchmark made, then its tenant."""
+    """Delete the rows inserted without containers, then everything else the tenant has."""
     with session_scope(settings, immediate=True) as session:
         session.exec(
             delete(Server).where(
                 col(Server.tenant_id) == tenant_id, col(Server.name).startswith(FAKE_PREFIX)
             )
         )
-        live = session.exec(
-            select(Server).where(Server.tenant_id == tenant_id, col(Server.deleted_at).is_(None))
-        ).all()
-    project = tenants.get_tenant(settings, tenant_id).tenant.lxd_project
-    for inst in lxd.instances.all(project=project):
-        try:
-            lxd.instances.delete(name=inst.name, project=project)
-        except ContainerVpsError:
-            continue
-    for pool in lxd.host.list_pools():
-        owner = pool_owner(pool.name)
-        if owner is not None and owner[0] == project:
-            try:
-                lxd.host.delete_pool(pool.name)
-            except ContainerVpsError:
-                continue
-    with session_scope(settings, immediate=True) as session:
-        for row in live:
-            fresh = session.get(Server, row.id)
-            if fresh is not None:
-                fresh.status, fresh.deleted_at = ServerState.DELETED, utcnow()
-                session.add(fresh)
-    tenants.delete_tenant(settings, lxd, tenant_id=tenant_id)
+    left = remove_bench_tenant(settings, lxd, tenant_id)
+    if left:
+        raise HostSetupError(f"bench api left {len(left)} things behind: {left[0]}")

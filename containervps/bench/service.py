@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,15 @@ class DensityBenchmark:
         out_dir = Path(spec.output_dir or self.settings.reports_dir / spec.run_id)
         spec.output_dir = str(out_dir)
         run = RunRecord(spec=spec, started_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        store.record_start(self.settings, run, report_dir=out_dir)
+        store.record_start(
+            self.settings,
+            run_id=spec.run_id,
+            kind="density",
+            workload=spec.workload,
+            kinds=spec.kinds,
+            params=asdict(spec),
+            report_dir=out_dir,
+        )
         t0 = time.monotonic()
         try:
             with sigterm_as_interrupt():
@@ -158,7 +167,13 @@ class DensityBenchmark:
             run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             with shielded():
                 paths = write_reports(run.to_dict(), out_dir)
-                store.record_finish(self.settings, run, summary=headline(run))
+                store.record_finish(
+                    self.settings,
+                    spec.run_id,
+                    status=run.status,
+                    error=run.error,
+                    summary=headline(run),
+                )
         return run, paths
 
     def run_kind(

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
-from containervps.bench.model import RunRecord
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import BenchRun
 from containervps.errors import NotFound
 
 
-def record_start(settings: Settings, run: RunRecord, *, report_dir: Path) -> None:
+def record_start(
+    settings: Settings,
+    *,
+    run_id: str,
+    kind: str,
+    workload: str,
+    kinds: list[str],
+    params: dict[str, Any],
+    report_dir: Path,
+) -> None:
     """Insert the run's row before anything is created."""
     with session_scope(settings) as session:
         session.add(
             BenchRun(
-                id=run.spec.run_id,
-                workload=run.spec.workload,
-                kinds=",".join(run.spec.kinds),
-                params=asdict(run.spec),
+                id=run_id,
+                kind=kind,
+                workload=workload,
+                kinds=",".join(kinds),
+                params=params,
                 report_dir=str(report_dir),
             )
         )
 
 
-def record_finish(settings: Settings, run: RunRecord, *, summary: dict[str, Any]) -> None:
+def record_finish(
+    settings: Settings, run_id: str, *, status: str, error: str | None, summary: dict[str, Any]
+) -> None:
     """Store the outcome and headline figures of a run."""
     with session_scope(settings) as session:
-        row = session.get(BenchRun, run.spec.run_id)
+        row = session.get(BenchRun, run_id)
         if row is None:
             return
-        row.status = run.status
-        row.error = run.error
+        row.status = status
+        row.error = error
         row.summary = summary
         row.finished_at = datetime.now(UTC)
         session.add(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import (
@@ -18,7 +19,7 @@ from containervps.bench import store
 from containervps.bench.model import KINDS, DensitySpec
 from containervps.bench.report import load_raw, write_reports
 from containervps.bench.steps import parse_steps
-from containervps.cli import bench_api, common
+from containervps.cli import bench_api, bench_scale, common
 
 app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
@@ -108,12 +109,12 @@ def density(
     )
     with Progress(*columns, console=common.err_console, disable=json_out) as progress:
         run, paths = DensityBenchmark(s, common.lxd(), events=ProgressEvents(progress)).run(spec)
-    _print_outcome(run.spec.run_id, run.status, run.error, paths, json_out=json_out)
+    print_outcome(run.spec.run_id, run.status, run.error, paths, json_out=json_out)
     if run.status != "success":
         raise typer.Exit(1)
 
 
-def _print_outcome(
+def print_outcome(
     run_id: str, status: str, error: str | None, paths: dict[str, Path], *, json_out: bool
 ) -> None:
     if json_out:
@@ -135,24 +136,36 @@ def list_runs(json_out: bool = common.JsonOption) -> None:
         return
     common.print_table(
         "benchmark runs",
-        ["id", "status", "workload", "kinds", "max N", "MiB/instance", "VM/LXD", "started"],
+        ["id", "kind", "status", "workload", "paths", "max N", "MiB/instance", "ratio", "started"],
         [
             (
                 r.id,
+                r.kind,
                 r.status,
                 r.workload,
                 r.kinds,
-                " ".join(f"{k}={v}" for k, v in (r.summary.get("max_n") or {}).items()),
-                " ".join(
-                    f"{k}={v:.1f}"
-                    for k, v in (r.summary.get("mib_per_instance") or {}).items()
-                    if v is not None
-                ),
-                f"{r.summary['vm_vs_lxd']:.1f}x" if r.summary.get("vm_vs_lxd") else "-",
+                *_headline(r.kind, r.summary),
                 r.started_at.isoformat(timespec="seconds"),
             )
             for r in runs
         ],
+    )
+
+
+def _headline(kind: str, summary: dict[str, Any]) -> tuple[str, str, str]:
+    """max N, MiB per instance and the headline ratio of a run, per path or kind."""
+    if kind == "scale":
+        ramps = summary.get("ramps") or {}
+        max_n = {p: f["n"] for p, f in ramps.items()}
+        mib = {p: f["mib_per_server"] for p, f in ramps.items()}
+        ratio, name = summary.get("api_vs_raw_p50"), "API/raw p50"
+    else:
+        max_n, mib = summary.get("max_n") or {}, summary.get("mib_per_instance") or {}
+        ratio, name = summary.get("vm_vs_lxd"), "VM/LXD"
+    return (
+        " ".join(f"{k}={v}" for k, v in max_n.items()),
+        " ".join(f"{k}={v:.1f}" for k, v in mib.items() if v is not None),
+        f"{name} {ratio:.2f}x" if ratio else "-",
     )
 
 
@@ -174,14 +187,18 @@ def report(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead."),
 ) -> None:
     """Re-render a past run's Markdown, HTML and charts from its raw JSON."""
+    from containervps.bench.scale import report as scale_report
+
     row = store.get_run(common.settings(), run_id)
     raw = load_raw(Path(row.report_dir))
-    paths = write_reports(raw, output or Path(row.report_dir))
+    render = scale_report.write_reports if row.kind == "scale" else write_reports
+    paths = render(raw, output or Path(row.report_dir))
     for name, path in paths.items():
         common.console.print(f"{name}: {path}", highlight=False)
 
 
 app.command("api")(bench_api.api)
+app.command("scale")(bench_scale.scale)
 
 
 @app.command("clean")

@@ -266,7 +266,8 @@ class Orphan(SQLModel, table=True):
 
 
 class BenchRun(SQLModel, table=True):
-    """One density benchmark run: its parameters, outcome, headline figures and report dir."""
+    """One benchmark run (density or scale): its parameters, outcome, headline figures and
+    report dir."""
 
     __tablename__ = "bench_run"
 
@@ -274,7 +275,7 @@ class BenchRun(SQLModel, table=True):
     kind: str = "density"
     status: str = Field(default="running", index=True)  # running | success | failed | interrupted
     workload: str
-    kinds: str  # comma-separated: lxd,docker,vm
+    kinds: str  # comma-separated: lxd,docker,vm (density) or api,raw (scale)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     report_dir: str

@@ -63,11 +63,16 @@ def _mem_total_mib() -> int:
     raise OSError("MemTotal missing from /proc/meminfo")
 
 
-def _server_disk_dir(settings: Settings, lxd: Lxd) -> Path:
-    """Where LXD keeps pool loop files (server disks are sparse files there)."""
+def _server_disk_gib(settings: Settings, lxd: Lxd) -> int:
+    """GiB that server disks can really fill: the shared pool (shared layout), or the disk
+    holding LXD's pool loop files (per_server layout: sparse files there)."""
+    if settings.disk_layout == "shared":
+        total = lxd.host.pool_resources(settings.storage_pool).get("space", {}).get("total")
+        if total:
+            return int(total) // 2**30
     pool = lxd.host.get_pool(settings.storage_pool)
     source = Path(pool.config.get("source", "/")) if pool else Path("/")
-    return source.parent if source.suffix == ".img" else source
+    return shutil.disk_usage(source.parent if source.suffix == ".img" else source).total // 2**30
 
 
 _cache: dict[str, tuple[float, HostCapacity]] = {}
@@ -77,12 +82,12 @@ _cache_lock = threading.Lock()
 def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
     """Host CPUs, MemTotal and disk space times the overcommit ratios (cached a few minutes)."""
     key = f"{settings.storage_pool}:{settings.cpu_overcommit}:{settings.memory_overcommit}:"
-    key += f"{settings.disk_overcommit}:{settings.max_containers}"
+    key += f"{settings.disk_overcommit}:{settings.max_containers}:{settings.disk_layout}"
     with _cache_lock:
         hit = _cache.get(key)
         if hit and time.monotonic() - hit[0] < CAPACITY_TTL:
             return hit[1]
-    disk_gib = shutil.disk_usage(_server_disk_dir(settings, lxd)).total // 2**30
+    disk_gib = _server_disk_gib(settings, lxd)
     capacity = HostCapacity(
         servers=settings.max_containers,
         vcpus=int((os.cpu_count() or 1) * settings.cpu_overcommit),

@@ -1,0 +1,1 @@
+"""`containervps bench scale`: servers ramped through the tenant API, beside raw LXD."""

@@ -30,6 +30,7 @@ class DirectBaseline:
             pool=settings.storage_pool,
             network=settings.bridge,
         )
+        self.config["security.idmap.isolated"] = "true"  # as servers' profiles set it
         self.direct = DirectPylxd(project=project, socket=settings.lxd_socket)
         self.own_pools = settings.disk_layout == "per_server"
         shared = lxd.host.get_pool(settings.storage_pool)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlmodel import col, select
 
@@ -12,14 +14,22 @@ from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Plan, Server, utcnow
 from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.lxd import Lxd, pool_owner
+from containervps.lxd import Lxd, pool_owner, server_projects_prefix
 from containervps.schemas.common import build
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.capacity.admission import reservation
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import tenants, tokens
 
-__all__ = ["BenchTenant", "make_bench_tenant", "ready_plan", "remove_bench_tenant"]
+__all__ = [
+    "BenchTenant",
+    "make_bench_tenant",
+    "ready_plan",
+    "remove_bench_tenant",
+    "remove_bench_tenants",
+]
+
+NAME_PREFIX = "bench-"
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,9 @@ def ready_plan(settings: Settings, lxd: Lxd, *, image: str, plan: str) -> Plan:
 def make_bench_tenant(settings: Settings, lxd: Lxd, *, plan: Plan, servers: int) -> BenchTenant:
     """A tenant whose quota holds ``servers`` of ``plan``, and an API token for it."""
     quota = build(QuotaUpdate, **{f"max_{k}": servers * v for k, v in reservation(plan).items()})
-    view = tenants.create_tenant(settings, lxd, name=f"bench-{secrets.token_hex(3)}", quota=quota)
+    view = tenants.create_tenant(
+        settings, lxd, name=f"{NAME_PREFIX}{secrets.token_hex(3)}", quota=quota
+    )
     tenant_id = view.tenant.id or 0
     _, token = tokens.create_token(settings, name="bench", tenant_id=tenant_id)
     return BenchTenant(id=tenant_id, project=view.tenant.lxd_project, token=token)
@@ -60,18 +72,29 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
     then delete the tenant; return what could not be removed."""
     left: list[str] = []
     project = tenants.get_tenant(settings, tenant_id).tenant.lxd_project
-    for inst in lxd.instances.all(project=project):
+
+    def tenants_own(name: str) -> bool:  # its project and its servers' projects
+        return name == project or name.startswith(server_projects_prefix(project))
+
+    def attempt(what: str, remove: Callable[[], None]) -> None:
         try:
-            lxd.instances.delete(name=inst.name, project=project)
+            remove()
         except ContainerVpsError as exc:
-            left.append(f"instance {project}/{inst.name}: {exc.one_line()}")
+            left.append(f"{what}: {exc.one_line()}")
+
+    for inst in lxd.instances.everywhere():
+        if tenants_own(inst.project):
+            attempt(
+                f"instance {inst.project}/{inst.name}",
+                partial(lxd.instances.delete, name=inst.name, project=inst.project),
+            )
     for pool in lxd.host.list_pools():
         owner = pool_owner(pool.name)
-        if owner is not None and owner[0] == project:
-            try:
-                lxd.host.delete_pool(pool.name)
-            except ContainerVpsError as exc:
-                left.append(f"pool {pool.name}: {exc.one_line()}")
+        if owner is not None and tenants_own(owner[0]):
+            attempt(f"pool {pool.name}", partial(lxd.host.delete_pool, pool.name))
+    for name in lxd.host.list_projects():
+        if name != project and tenants_own(name):
+            attempt(f"project {name}", partial(lxd.host.delete_project, name))
     with session_scope(settings, immediate=True) as session:
         for row in session.exec(
             select(Server).where(Server.tenant_id == tenant_id, col(Server.deleted_at).is_(None))
@@ -81,3 +104,10 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
     if not left:
         tenants.delete_tenant(settings, lxd, tenant_id=tenant_id)
     return left
+
+
+def remove_bench_tenants(settings: Settings, lxd: Lxd) -> list[str]:
+    """Remove the tenants that killed `bench api`/`bench scale` runs left; return their names."""
+    left = [t.tenant for t in tenants.list_tenants(settings)]
+    left = [t for t in left if t.name.startswith(NAME_PREFIX) and t.id is not None]
+    return [f"tenant:{t.name}" for t in left if not remove_bench_tenant(settings, lxd, t.id or 0)]

@@ -22,7 +22,7 @@ from containervps.errors import ContainerVpsError, LxdError, LxdNotFound
 from containervps.lxd import Lxd, instance_pool, pool_owner, storage_name
 
 PROJECT_PREFIX = "cvps-bench-"
-DISK_GIB = 2  # each container's own pool (a sparse loop file), as the nano plan's disk
+DISK_GIB = 2  # each container's root disk, as the nano plan's
 LXD_POOLS = Path("/var/lib/lxd/storage-pools")
 LXD_LOGS = Path("/var/log/lxd")
 
@@ -45,6 +45,7 @@ class LxdRunner:
         self._lock = threading.Lock()
         self._names: list[str] = []
         self._pool_driver = "btrfs"
+        self._own_pools = settings.disk_layout == "per_server"
 
     def prepare(self) -> dict[str, Any]:
         image = self.lxd.images.by_alias(self.spec.workload)
@@ -65,10 +66,17 @@ class LxdRunner:
             "fingerprint": image.fingerprint,
             "project": self.project,
             "profile": self.settings.profile,
-            "storage": f"own {self._pool_driver} pool per container ({DISK_GIB} GiB), as servers",
+            "storage": (
+                f"own {self._pool_driver} pool per container ({DISK_GIB} GiB), as servers"
+                if self._own_pools
+                else f"{DISK_GIB} GiB volumes of the shared {self._pool_driver} pool, as servers"
+            ),
             "limits": {"memory_mib": self.spec.memory_mib, "vcpus": self.spec.vcpus},
             "ready_means": " ".join(ready_command(self.spec.workload)),
         }
+
+    def _pool(self, name: str) -> str:
+        return instance_pool(self.project, name) if self._own_pools else self.settings.storage_pool
 
     def launch(self, index: int, *, batch: int) -> InstanceRecord:
         rec = InstanceRecord(kind=self.kind, index=index, name=f"bench-{index}", batch=batch)
@@ -83,10 +91,12 @@ class LxdRunner:
         name = rec.name
         with self._lock:
             self._names.append(name)  # intent first: cleanup knows it even if create fails
-        # Like a server: its own disk pool (a filesystem per VPS costs host memory too).
-        pool = instance_pool(self.project, name)
+        # Like a server: the platform's disk layout (a filesystem per VPS costs host memory too).
         size = {"size": f"{DISK_GIB}GiB"} if self._pool_driver == "btrfs" else {}
-        self.lxd.host.create_pool(name=pool, driver=self._pool_driver, config=size)
+        pool = self._pool(name)
+        if self._own_pools:
+            self.lxd.host.create_pool(name=pool, driver=self._pool_driver, config=size)
+            size = {}
         self.lxd.instances.create(
             name=name,
             project=self.project,
@@ -96,10 +106,11 @@ class LxdRunner:
                 "limits.memory": f"{self.spec.memory_mib}MiB",
                 "limits.cpu": str(self.spec.vcpus),
             },
-            devices={"root": {"type": "disk", "path": "/", "pool": pool}},
+            devices={"root": {"type": "disk", "path": "/", "pool": pool, **size}},
             tags={"bench": self.spec.run_id},
         )
-        self.lxd.host.delete_image_volumes(pool)
+        if self._own_pools:
+            self.lxd.host.delete_image_volumes(pool)
         rec.created_s = time.perf_counter() - started
         self.lxd.instances.set_state(name=name, project=self.project, action="start")
         rec.running_s = time.perf_counter() - started
@@ -148,8 +159,8 @@ class LxdRunner:
     def iops(self, rec: InstanceRecord, *, writes: int) -> dict[str, Any] | None:
         seconds = timed(self._exec, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
-        pool = instance_pool(self.project, rec.name)
-        host_dir = LXD_POOLS / pool / "containers" / storage_name(self.project, rec.name)
+        host_dir = LXD_POOLS / self._pool(rec.name) / "containers"
+        host_dir /= storage_name(self.project, rec.name)
         return iops_result(inside_seconds=seconds, writes=writes, host_dir=host_dir)
 
     def start_activity(self, rec: InstanceRecord) -> None:

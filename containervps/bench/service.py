@@ -19,6 +19,7 @@ from typing import Any
 from containervps import __version__
 from containervps.bench import memory, store
 from containervps.bench.analysis import analyse
+from containervps.bench.bench_tenant import remove_bench_tenants
 from containervps.bench.density import Events, KindLoop, NoEvents, keep_console
 from containervps.bench.docker_runner import LABEL, DockerRunner
 from containervps.bench.lxd_runner import LxdRunner
@@ -226,9 +227,9 @@ def headline(run: RunRecord) -> dict[str, Any]:
 
 def clean_leftovers(settings: Settings, lxd: Lxd, *, run_id: str | None = None) -> list[str]:
     """Remove what killed runs left behind (all bench runs, or one): projects, containers, their
-    disk pools, VMs."""
+    disk pools, VMs; without a run id also the tenants of `bench api` and `bench scale`."""
     prefix = f"cvps-bench-{run_id}" if run_id else "cvps-bench-"
-    removed: list[str] = []
+    removed: list[str] = [] if run_id else remove_bench_tenants(settings, lxd)
     projects = {p for p in lxd.host.list_projects() if p.startswith(prefix)}
     owners = (pool_owner(p.name) for p in lxd.host.list_pools())
     projects |= {owner[0] for owner in owners if owner and owner[0].startswith(prefix)}

@@ -205,7 +205,8 @@ app.command("scale")(bench_scale.scale)
 def clean(
     run_id: str | None = typer.Argument(None, help="Only this run (default: every bench run)."),
 ) -> None:
-    """Remove what interrupted or killed runs left: LXD projects, Docker containers, QEMU VMs."""
+    """Remove what interrupted or killed runs left: LXD projects, Docker containers, QEMU VMs,
+    benchmark tenants."""
     from containervps.bench.service import clean_leftovers
 
     removed = clean_leftovers(common.settings(), common.lxd(), run_id=run_id)

@@ -10,7 +10,13 @@ from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
-from containervps.lxd.names import instance_pool, pool_owner, storage_name
+from containervps.lxd.names import (
+    instance_pool,
+    pool_owner,
+    server_project,
+    server_projects_prefix,
+    storage_name,
+)
 from containervps.lxd.operations import Operations
 from containervps.lxd.snapshots import Snapshots
 from containervps.lxd.streams import BoundedExecResult, InteractiveExec, Streams
@@ -41,6 +47,8 @@ __all__ = [
     "connect",
     "instance_pool",
     "pool_owner",
+    "server_project",
+    "server_projects_prefix",
     "storage_name",
 ]
 

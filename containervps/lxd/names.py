@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["instance_pool", "pool_owner", "storage_name"]
+__all__ = [
+    "instance_pool",
+    "pool_owner",
+    "server_project",
+    "server_projects_prefix",
+    "storage_name",
+]
 
 SEPARATOR = "_"  # allowed in pool names, in neither project nor instance names
 
@@ -21,3 +27,13 @@ def pool_owner(pool: str) -> tuple[str, str] | None:
 def storage_name(project: str, instance: str) -> str:
     """How LXD itself names an instance of a project on disk (its volume and log dir)."""
     return f"{project}_{instance}"
+
+
+def server_project(tenant_project: str, server_id: int) -> str:
+    """The LXD project holding one server: its tenant's project name and the server id."""
+    return f"{server_projects_prefix(tenant_project)}{server_id}"
+
+
+def server_projects_prefix(tenant_project: str) -> str:
+    """What the names of a tenant's server projects start with (and no other tenant's)."""
+    return f"{tenant_project}-s"

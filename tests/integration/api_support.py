@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlmodel import col, select
 
 from containervps.config import Settings
-from containervps.lxd import Lxd
+from containervps.db.engine import session_scope
+from containervps.db.models import Server
+from containervps.lxd import InstanceInfo, Lxd, server_projects_prefix
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.tenancy import tenants, tokens
 from containervps.services.tenancy.tenants import default_quota
@@ -121,3 +124,24 @@ class ApiProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def server_project(settings: Settings, tenant: ApiTenant, name: str) -> str:
+    """The LXD project of the tenant's live server ``name`` (each server has its own)."""
+    with session_scope(settings) as session:
+        row = session.exec(
+            select(Server).where(
+                Server.tenant_id == tenant.id, Server.name == name, col(Server.deleted_at).is_(None)
+            )
+        ).one()
+    return row.lxd_project
+
+
+def tenant_instances(lxd: Lxd, tenant: ApiTenant) -> list[InstanceInfo]:
+    """Every instance in the tenant's project and its servers' projects."""
+    ours = server_projects_prefix(tenant.project)
+    return [
+        i
+        for i in lxd.instances.everywhere()
+        if i.project == tenant.project or i.project.startswith(ours)
+    ]

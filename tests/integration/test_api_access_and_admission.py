@@ -15,7 +15,12 @@ from containervps.db.models import Action, Server
 from containervps.lxd import Lxd
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.tenancy import tokens
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import (
+    make_tenant,
+    server_project,
+    tenant_instances,
+    wait_action,
+)
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -68,8 +73,13 @@ def test_another_tenants_ids_answer_404_and_change_nothing(
         client.get(f"/v1/servers/{sid}", headers=alice.headers).json()["server"]["status"]
         == "running"
     )
-    assert ready_host.instances.get(name="secret", project=alice.project).status == "Running"
-    assert ready_host.instances.all(project=mallory.project) == []
+    assert (
+        ready_host.instances.get(
+            name="secret", project=server_project(cp_settings, alice, "secret")
+        ).status
+        == "Running"
+    )
+    assert tenant_instances(ready_host, mallory) == []
 
 
 def test_bad_input_gets_documented_errors_and_leaves_nothing(
@@ -183,7 +193,7 @@ def test_bad_input_gets_documented_errors_and_leaves_nothing(
     assert body["details"]["limit"] == "servers" and body["details"]["max"] == 1
     _assert_error(client.post("/v1/servers", json=ok, headers=h), 409, "conflict")  # name taken
     assert _rows(cp_settings, t.id) == (1, 1)
-    assert [i.name for i in ready_host.instances.all(project=t.project)] == ["fine"]
+    assert [i.name for i in tenant_instances(ready_host, t)] == ["fine"]
 
 
 def test_over_host_capacity_names_the_resource(
@@ -204,7 +214,7 @@ def test_over_host_capacity_names_the_resource(
             body = _assert_error(r, 409, "resource_unavailable")
         assert body["details"]["resource"] == "vcpus" and "free" in body["details"]
         assert _rows(tight, t.id) == (0, 0)
-        assert ready_host.instances.all(project=t.project) == []
+        assert tenant_instances(ready_host, t) == []
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -225,4 +235,9 @@ def test_two_tenants_can_use_the_same_server_name(
         assert r.status_code == 202, r.text
         action = wait_action(client, r.json()["action"]["id"], tenant.headers)
         assert action["status"] == "success", action
-        assert ready_host.instances.get(name=name, project=tenant.project).status == "Running"
+        assert (
+            ready_host.instances.get(
+                name=name, project=server_project(cp_settings, tenant, name)
+            ).status
+            == "Running"
+        )

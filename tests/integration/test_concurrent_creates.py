@@ -14,7 +14,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd
 from containervps.schemas.quota import QuotaUpdate
-from tests.integration.api_support import ApiProcess, make_tenant, wait_action
+from tests.integration.api_support import ApiProcess, make_tenant, tenant_instances, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -59,12 +59,13 @@ def test_thirty_concurrent_creates_against_quota_three(
             select(Server).where(Server.tenant_id == tenant.id, col(Server.deleted_at).is_(None))
         ).all()
     assert len(live) == QUOTA and {s.status for s in live} == {"running"}
-    instances = ready_host.instances.all(project=tenant.project)
+    instances = tenant_instances(ready_host, tenant)
     assert sorted(i.name for i in instances) == sorted(s.name for s in live)
     assert {i.tag("server_id") for i in instances} == {str(s.id) for s in live}
-    # The kernel-side second layer mirrors the same quota.
-    project = ready_host.host.get_project(tenant.project)
-    assert project is not None and project["limits.instances"] == str(QUOTA)
+    # LXD's own second layer: each server's project admits one instance of its plan.
+    for inst in instances:
+        project = ready_host.host.get_project(inst.project) or {}
+        assert (project["limits.instances"], project["limits.memory"]) == ("1", "256MiB")
 
 
 def test_concurrent_creates_get_unique_valid_idmaps(cp_settings: Settings, ready_host: Lxd) -> None:
@@ -100,7 +101,7 @@ def test_concurrent_creates_get_unique_valid_idmaps(cp_settings: Settings, ready
             assert [o["status"] for o in outcomes] == ["success"] * count, outcomes
     finally:
         api.stop()
-    instances = ready_host.instances.all(project=tenant.project)
+    instances = tenant_instances(ready_host, tenant)
     bases = [int(i.config["volatile.idmap.base"]) for i in instances]
     assert len(set(bases)) == count, bases
     with open("/etc/subuid") as fh:

@@ -14,7 +14,7 @@ from containervps.db.models import Action, Server
 from containervps.lxd import Lxd
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.reconcile import Reconciler
-from tests.integration.api_support import ApiProcess, make_tenant, wait_action
+from tests.integration.api_support import ApiProcess, make_tenant, tenant_instances, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -85,7 +85,7 @@ def test_sigkill_mid_create_then_restart_reconciles(cp_settings: Settings, ready
     resumed = {a.id for a in interrupted} & succeeded
     assert resumed, "no interrupted create was resumed to the end"
     live = _live(cp_settings, tenant.id)
-    instances = {i.name: i for i in ready_host.instances.all(project=tenant.project)}
+    instances = {i.name: i for i in tenant_instances(ready_host, tenant)}
     # Every create either finished (row running, container running) or was rolled back (neither).
     assert outcomes.count("success") == len(live)
     assert sorted(instances) == sorted(s.name for s in live)

@@ -18,7 +18,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd, connect
 from containervps.services.host import daemons
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import make_tenant, tenant_instances, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -72,4 +72,4 @@ def test_lxd_down_answers_503_then_recovers(cp_settings: Settings, ready_host: L
     with session_scope(cp_settings) as session:
         names = {s.name for s in session.exec(select(Server).where(Server.tenant_id == t.id)).all()}
     assert names == {"before", "after"}
-    assert {i.name for i in lxd.instances.all(project=t.project)} == {"before", "after"}
+    assert {i.name for i in tenant_instances(lxd, t)} == {"before", "after"}

@@ -17,7 +17,7 @@ from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.tenancy.plans import create_plan
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import make_tenant, server_project, wait_action
 from tests.integration.ssh_support import make_key, ssh, wait_for_ssh
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
@@ -205,7 +205,8 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     name = f"rs-{secrets.token_hex(3)}"
     body = {"name": name, "plan": "nano", "image": "busybox"}
     sid = _ok(client, client.post("/v1/servers", json=body, headers=h), h)["server"]["id"]
-    own_pool = f"{tenant.project}_{name}"
+    project = server_project(cp_settings, tenant, name)
+    own_pool = f"{project}_{name}"
     if disk_layout == "per_server":  # a filesystem of the plan's size: `df /` shows it
         root_gib: RootGib = lambda df_gib: df_gib  # noqa: E731
     else:  # the shared pool's btrfs quota group holds the volume (df shows the pool)
@@ -222,7 +223,14 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     )
     # Live (PID 1 is the same process), and the disk grew online.
     assert _wait_sizes(client, h, sid, root_gib, (2, 1024, 10, booted)) == (2, 1024, 10, booted)
-    inst = ready_host.instances.get(name=name, project=tenant.project)
+    inst = ready_host.instances.get(name=name, project=project)
+    # Its project's limits followed the plan (LXD admits the instance's new limits).
+    limits = ready_host.host.get_project(project) or {}
+    assert (limits["limits.memory"], limits["limits.cpu"], limits["limits.disk"]) == (
+        "1024MiB",
+        "2",
+        "10GiB",
+    )
     assert (
         inst.devices["root"]["size"] == "10GiB"
         and inst.devices["root"]["limits.read"] == "2000iops"
@@ -246,7 +254,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     # The disk shrinks only when the used space fits.
     fill = ready_host.instances.exec(
         name=name,
-        project=tenant.project,
+        project=project,
         command=["dd", "if=/dev/urandom", "of=/root/fill", "bs=1M", "count=1200"],
         timeout=120,
     )
@@ -256,10 +264,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     assert r.json()["error"]["details"]["used_bytes"] > 2**30
     shown = client.get(f"/v1/servers/{sid}", headers=h).json()["server"]
     assert shown["plan"] == "nano" and shown["limits"]["disk"]["value"] == 2
-    assert (
-        ready_host.instances.get(name=name, project=tenant.project).devices["root"]["size"]
-        == "2GiB"
-    )
+    assert ready_host.instances.get(name=name, project=project).devices["root"]["size"] == "2GiB"
     _sh(client, h, sid, "rm /root/fill; sync")
     # Once it fits, the filesystem shrinks online too; deleting the server frees its disk.
     _ok(

@@ -10,7 +10,7 @@ from containervps.config import Settings
 from containervps.lxd import TAG_PREFIX, Lxd
 from containervps.services.reconcile import Reconciler
 from containervps.services.servers import queries as servers
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import make_tenant, server_project, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -32,8 +32,9 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
             ids.append(r.json()["server"]["id"])
     drift_id, vanish_id = ids
     # Behind our back: one container stopped, one deleted, one tagged orphan, one untagged.
-    lxd.instances.set_state(name="drift", project=t.project, action="stop", force=True)
-    lxd.instances.delete(name="vanish", project=t.project)
+    drift, vanish = (server_project(cp_settings, t, n) for n in ("drift", "vanish"))
+    lxd.instances.set_state(name="drift", project=drift, action="stop", force=True)
+    lxd.instances.delete(name="vanish", project=vanish)
     config = {"limits.cpu": "1", "limits.memory": "64MiB", "limits.processes": "100"}
     root = {"root": {"type": "disk", "path": "/", "pool": cp_settings.storage_pool, "size": "1GiB"}}
     lxd.instances.create(
@@ -58,7 +59,7 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     lxd.host.create_pool(name=ghost, driver="dir", config={TAG_PREFIX + "server_id": "999999"})
     lxd.host.create_pool(name=handpool, driver="dir", config={})
     # The vanished server's own disk (per_server layout; made here under the shared one).
-    kept = f"{t.project}_vanish"
+    kept = f"{vanish}_vanish"
     if lxd.host.get_pool(kept) is None:
         lxd.host.create_pool(
             name=kept, driver="dir", config={TAG_PREFIX + "server_id": str(vanish_id)}

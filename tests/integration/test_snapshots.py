@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.services.tenancy.tenants import default_quota
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import make_tenant, server_project, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -73,5 +73,7 @@ def test_snapshot_restore_puts_files_back_within_a_quota(
     assert client.post(base, json={"name": "s3"}, headers=h).status_code == 201
     names = [s["name"] for s in client.get(base, headers=h).json()["snapshots"]]
     assert "s1" not in names and "s3" in names and len(names) == 2
-    lxd_names = ready_host.snapshots.names(name=body["name"], project=tenant.project)
+    lxd_names = ready_host.snapshots.names(
+        name=body["name"], project=server_project(cp_settings, tenant, body["name"])
+    )
     assert sorted(lxd_names) == sorted(names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import time
@@ -13,12 +14,21 @@ from fastapi.testclient import TestClient
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.services.reconcile import Reconciler
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import make_tenant, server_project, wait_action
 from tests.integration.ssh_support import build_deb, make_key, ssh, wait_for_ssh
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
 PROJECT_KEYS_ADDED = ("restricted.devices.proxy", "restricted.snapshots")
+
+
+def _cmdlines() -> list[bytes]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((proc / "cmdline").read_bytes())
+    return found
 
 
 def _create(client: TestClient, headers: dict[str, str], body: dict) -> dict:
@@ -94,7 +104,7 @@ def test_root_over_ssh_installs_a_package_and_restarts_sshd(
     port = server["ssh"]["port"]
     assert cp_settings.ssh_port_min <= port <= cp_settings.ssh_port_max
     assert server["ssh"]["host"] == cp_settings.ssh_address == "10.213.0.1"  # bridge gateway
-    inst = ready_host.instances.get(name=name, project=tenant.project)
+    inst = ready_host.instances.get(name=name, project=server_project(cp_settings, tenant, name))
     # A NAT forward to the fixed address the 202 answer already showed: no forkproxy process.
     assert server["public_net"]["ipv4"] == inst.devices["eth0"]["ipv4.address"]
     assert inst.devices["ssh"] == {
@@ -103,6 +113,7 @@ def test_root_over_ssh_installs_a_package_and_restarts_sshd(
         "listen": f"tcp:10.213.0.1:{port}",
         "connect": f"tcp:{server['public_net']['ipv4']}:22",
     }
+    assert not [c for c in _cmdlines() if b"forkproxy" in c and name.encode() in c]
 
     wait_for_ssh(port, key=good)
     who = ssh(port, "id -u; hostname", key=good)

@@ -19,9 +19,12 @@ class FakeHost:
     def get_pool(self, name: str) -> None:
         return None  # capacity then measures the root filesystem
 
+    def pool_resources(self, name: str) -> dict[str, Any]:
+        return {"space": {"total": 400 * 2**30}}  # the shared pool: 400 GiB
+
 
 class FakeLxd:
-    """Only what admission touches: LXD answers and where pools live."""
+    """Only what admission touches: LXD answers and the size of the shared pool."""
 
     host = FakeHost()
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import httpx
+
 from containervps.bench.api_baseline import DirectBaseline
 from containervps.bench.api_process import ApiProcess
 from containervps.bench.stats import percentile
@@ -85,7 +87,10 @@ class ApiPath:
             page += 1
 
         def execs(sid: int) -> bool:
-            r = self.api.http.post(f"/v1/servers/{sid}/exec", json={"command": "true"})
+            try:
+                r = self.api.http.post(f"/v1/servers/{sid}/exec", json={"command": "true"})
+            except httpx.HTTPError:
+                return False  # counted, like any other exec that did not answer
             return r.status_code == 200 and r.json()["exec"]["exit_code"] == 0
 
         def sshd(sid: int) -> bool:

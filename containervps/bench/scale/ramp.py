@@ -86,13 +86,18 @@ class RampLoop(Generic[T]):
             self.api.read()
         t0 = time.perf_counter()
         times: list[float] = []
-        with ThreadPoolExecutor(max_workers=self.spec.concurrency) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.spec.concurrency)
+        try:
             for handle, seconds, error in pool.map(self._timed, names):
                 if handle is None:
                     self.ramp.errors.append(error.splitlines()[0][:300])
                 else:
                     self.made.append(handle)
                     times.append(seconds)
+        finally:
+            # Ctrl-C: creates not started yet are dropped; those in flight end, and the
+            # clean-up finds them in the tenant's projects.
+            pool.shutdown(wait=True, cancel_futures=True)
         wall = time.perf_counter() - t0
         lxd_cpu, lxd_rss = self.lxd.read()
         api_cpu, api_rss = self.api.read() if self.api else (None, None)

@@ -19,7 +19,12 @@ from containervps.bench.scale.paths import ApiPath, RawPath, leftovers
 from containervps.bench.scale.probe import LogWatch, ProcessMeter, host_figures, lxd_daemon_pid
 from containervps.bench.scale.ramp import RampLoop
 from containervps.bench.scale.report import headline, write_reports
-from containervps.bench.service import host_facts, shielded, sigterm_as_interrupt
+from containervps.bench.service import (
+    clean_leftovers,
+    host_facts,
+    shielded,
+    sigterm_as_interrupt,
+)
 from containervps.config import Settings
 from containervps.db.models import Plan
 from containervps.errors import ContainerVpsError, InvalidInput
@@ -141,15 +146,19 @@ class ScaleBenchmark:
     def _raw_ramp(
         self, settings: Settings, spec: ScaleSpec, plan: Plan, env: dict[str, str], ramp: Ramp
     ) -> None:
-        # A tenant project like the API ramp's (same restrictions and idmap), no API in front.
-        tenant = make_bench_tenant(
-            settings, self.lxd, plan=plan, servers=spec.target + spec.max_failures
+        # Plain LXD at its best: one unrestricted project without limits (LXD skips its limit
+        # checks there), the default project's images and profiles, the same instance config.
+        project = f"cvps-bench-{spec.run_id}-raw"
+        self.lxd.host.put_project(
+            name=project,
+            config={"features.images": "false", "features.profiles": "false"},
+            description=f"containervps scale benchmark {spec.run_id}: raw LXD ramp",
         )
         try:
             baseline = DirectBaseline(
-                settings, self.lxd, project=tenant.project, plan=plan, image=spec.image
+                settings, self.lxd, project=project, plan=plan, image=spec.image
             )
-            path = RawPath(baseline, self.lxd, tenant.project)
+            path = RawPath(baseline, self.lxd, project)
             lxd_meter, log = self._meters(settings)
             loop: RampLoop[str] = RampLoop(
                 ramp=ramp, spec=spec, create=path.create, lxd=lxd_meter, log=log, say=self.say
@@ -159,10 +168,13 @@ class ScaleBenchmark:
                 ramp.reachable = path.reachable(loop.made, workers=spec.concurrency)
             finally:
                 self._delete(ramp, lambda: path.delete_all(loop.made, workers=spec.concurrency))
-                ramp.leftovers = self._leftovers(ramp, tenant.project)
+                ramp.leftovers = self._leftovers(ramp, project)
         finally:
             with shielded():
-                ramp.leftovers += remove_bench_tenant(settings, self.lxd, tenant.id)
+                try:
+                    clean_leftovers(settings, self.lxd, run_id=spec.run_id)  # and the project
+                except ContainerVpsError as exc:
+                    ramp.leftovers.append(f"project {project}: {exc.one_line()}")
 
     def _delete(self, ramp: Ramp, delete_all: Callable[[], int]) -> None:
         """Delete what the ramp made (Ctrl-C waits for it: nothing may be left)."""

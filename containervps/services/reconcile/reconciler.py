@@ -56,7 +56,9 @@ class Reconciler:
         findings += self._drift(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
-        findings += reaper.disks(instances, projects=self._projects())
+        projects = self._projects()
+        findings += reaper.disks(instances, projects=projects)
+        findings += reaper.projects(instances, projects=projects)
         for f in findings:
             log.info("reconcile", extra={"kind": f.kind, "target": f.target, "applied": f.applied})
         return findings

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 
 from containervps.config import Settings
 from containervps.db.models import Action, Image, Quota, Server, Tenant
-from containervps.errors import Conflict, InvalidInput, LxdNotFound, NotFound
-from containervps.lxd import Lxd
+from containervps.errors import Conflict, InvalidInput, NotFound
+from containervps.lxd import Lxd, server_project
 from containervps.services.actions.commands import PASSWORD_HASH, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, replayed, submit
 from containervps.services.actions.job import Job
@@ -129,6 +129,10 @@ def _admit(
         ssh_keys=new.key_lines,
     )
     reserve(server, the_plan, egress=egress)
+    session.add(server)
+    session.flush()  # the id names the server's own LXD project
+    assert server.id is not None
+    server.lxd_project = server_project(tenant.lxd_project, server.id)
     return server
 
 
@@ -144,18 +148,11 @@ def _check_new(session: Session, *, tenant_id: int, name: str, image: str) -> No
 def run(job: Job) -> Action:
     """Make the container (or pick up one a killed process left), start it, record it."""
     name, project = job.server.lxd_name, job.server.lxd_project
-    if job.resume:
-        provision.ensure_tenant_project(job)
     mine = is_ours(job.lxd, job.server) if job.resume else None
     if mine is False:
         raise Conflict(f"LXD already has an instance {name} in {project} that is not ours")
     if mine is None:
-        try:
-            status = provision.create_instance(job, image=job.server.image)
-        except LxdNotFound:
-            # The tenant's project went missing (deleted by hand): recreate it and retry once.
-            provision.ensure_tenant_project(job)
-            status = provision.create_instance(job, image=job.server.image)
+        status = provision.create_instance(job, image=job.server.image)  # in its own project
     else:
         # A create interrupted by a killed process may still be running inside LXD.
         job.lxd.operations.wait_idle(name=name, project=project)

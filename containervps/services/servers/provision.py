@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from containervps.db.engine import session_scope
-from containervps.db.models import Quota, Server
+from containervps.db.models import Quota, Server, Tenant
+from containervps.lxd import server_project
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
 from containervps.services.servers import access, addresses, disks
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
-from containervps.services.tenancy.projects import ensure_project
+from containervps.services.tenancy import projects
 
-__all__ = ["bring_up", "create_instance", "ensure_tenant_project"]
+__all__ = ["bring_up", "create_instance", "ensure_server_project"]
 
 
 def create_instance(job: Job, *, image: str) -> str:
@@ -23,6 +24,7 @@ def create_instance(job: Job, *, image: str) -> str:
     Returns the container's LXD status.
     """
     settings, lxd, server = job.settings, job.lxd, job.server
+    ensure_server_project(job)
     ipv4 = _ensure_ipv4(job)
     pool = disks.ensure_disk(settings, lxd, server)
     config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge, ipv4=ipv4)
@@ -77,14 +79,16 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
     return {"status": ServerState.RUNNING, "status_detail": None}
 
 
-def ensure_tenant_project(job: Job) -> None:
-    """Recreate the tenant's LXD project if it went missing (deleted by hand)."""
+def ensure_server_project(job: Job) -> None:
+    """The server's own LXD project; a server made before servers had one lives in its
+    tenant's project, recreated if it went missing."""
     server = job.server
-    if job.lxd.host.get_project(server.lxd_project) is not None:
-        return
     with session_scope(job.settings) as session:
-        quota = session.get(Quota, server.tenant_id)
-    assert quota is not None
-    ensure_project(
-        job.settings, job.lxd, tenant_id=server.tenant_id, project=server.lxd_project, quota=quota
-    )
+        tenant, quota = session.get(Tenant, server.tenant_id), session.get(Quota, server.tenant_id)
+    assert tenant is not None and quota is not None
+    if server.lxd_project == server_project(tenant.lxd_project, server.id or 0):
+        projects.ensure_server_project(job.settings, job.lxd, server)
+    elif job.lxd.host.get_project(server.lxd_project) is None:
+        projects.ensure_project(
+            job.settings, job.lxd, tenant_id=tenant.id or 0, project=server.lxd_project, quota=quota
+        )

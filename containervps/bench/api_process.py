@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -30,7 +31,9 @@ def free_port() -> int:
 class ApiProcess:
     """The API server as a child process with the given settings, and an HTTP client."""
 
-    def __init__(self, settings: Settings, token: str, *, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, token: str, *, env: dict[str, str], log_file: Path | None = None
+    ) -> None:
         port = free_port()
         child_env = {
             **os.environ,
@@ -41,7 +44,9 @@ class ApiProcess:
         if settings.database_url:
             child_env["CONTAINERVPS_DATABASE_URL"] = settings.database_url
         self.proc = spawn(
-            [sys.executable, "-m", "containervps", "serve", "--port", str(port)], env=child_env
+            [sys.executable, "-m", "containervps", "serve", "--port", str(port)],
+            env=child_env,
+            log_file=log_file,
         )
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",

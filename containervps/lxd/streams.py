@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -193,8 +194,10 @@ class Streams:
         control = self._connect(op, "control")
         stdin, out, err = (self._connect(op, fd) for fd in ("0", "1", "2"))
         # An empty text message is LXD's end-of-file; closing the socket instead makes LXD 5.0
-        # hold all output back until the command ends (so no live output limit).
-        stdin.send("")
+        # hold all output back until the command ends (so no live output limit). A command
+        # that already ended may have had LXD close stdin first (seen with `true` under load).
+        with contextlib.suppress(WebSocketException, EOFError, OSError):
+            stdin.send("")
         budget = _Budget(max_output)
         readers = [_Reader(out, budget), _Reader(err, budget)]
         for reader in readers:

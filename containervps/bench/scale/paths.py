@@ -86,12 +86,18 @@ class ApiPath:
                 break
             page += 1
 
+        failures: list[str] = []
+
         def execs(sid: int) -> bool:
             try:
                 r = self.api.http.post(f"/v1/servers/{sid}/exec", json={"command": "true"})
-            except httpx.HTTPError:
-                return False  # counted, like any other exec that did not answer
-            return r.status_code == 200 and r.json()["exec"]["exit_code"] == 0
+            except httpx.HTTPError as exc:  # counted, like any other exec that did not answer
+                failures.append(f"server {sid}: {type(exc).__name__}: {exc}")
+                return False
+            if r.status_code == 200 and r.json()["exec"]["exit_code"] == 0:
+                return True
+            failures.append(f"server {sid}: {r.status_code} {r.text[:200]}")
+            return False
 
         def sshd(sid: int) -> bool:
             ssh = servers.get(sid, {}).get("ssh") or {}
@@ -106,6 +112,7 @@ class ApiPath:
         }
         if check_ssh:
             result["ssh_ok"] = _in_parallel(sshd, made, workers)
+        result["exec_failures"] = failures[:5]
         return result
 
     def delete_all(self, made: list[int], *, workers: int) -> int:

@@ -58,8 +58,11 @@ def _end_rows(run: dict[str, Any]) -> list[list[str]]:
     for ramp in run["ramps"]:
         seen = ramp.get("reachable") or {}
         checks = ", ".join(
-            f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in seen.items()
+            f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in seen.items()
+            if k != "exec_failures"
         )
+        checks += "".join(f"; {f}" for f in seen.get("exec_failures", []))
         delete = _f(ramp.get("delete_s"), "{:.0f} s")
         left = "; ".join(ramp.get("leftovers") or []) or "nothing"
         rows.append(

@@ -115,7 +115,9 @@ class ScaleBenchmark:
         )
         api: ApiProcess | None = None
         try:
-            api = ApiProcess(settings, tenant.token, env=env)
+            api = ApiProcess(
+                settings, tenant.token, env=env, log_file=Path(spec.output_dir) / "api.log"
+            )
             path = ApiPath(settings, self.lxd, api, plan=spec.plan, image=spec.image)
             lxd_meter, log = self._meters(settings)
             loop: RampLoop[int] = RampLoop(

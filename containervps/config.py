@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     bridge_subnet: str = "10.213.0.1/20"  # gateway/prefix; /20 holds 4093 VPSs
     profile: str = "containervps"
     max_containers: int = 1000  # the host is sized for this many isolated idmaps
+    servers_per_project: int = 50  # a tenant's servers fill LXD projects of this many each
     subid_start: int = 1_000_000
 
     # Images

@@ -14,7 +14,7 @@ from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Plan, Server, utcnow
 from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.lxd import Lxd, pool_owner, server_projects_prefix
+from containervps.lxd import Lxd, group_projects_prefix, pool_owner
 from containervps.schemas.common import build
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.capacity.admission import reservation
@@ -68,13 +68,13 @@ def make_bench_tenant(settings: Settings, lxd: Lxd, *, plan: Plan, servers: int)
 
 
 def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[str]:
-    """Delete every container and disk pool in the tenant's project, mark its rows deleted,
-    then delete the tenant; return what could not be removed."""
+    """Delete every container and disk pool in the tenant's projects, mark its rows deleted,
+    then delete the tenant (and its projects); return what could not be removed."""
     left: list[str] = []
     project = tenants.get_tenant(settings, tenant_id).tenant.lxd_project
 
-    def tenants_own(name: str) -> bool:  # its project and its servers' projects
-        return name == project or name.startswith(server_projects_prefix(project))
+    def tenants_own(name: str) -> bool:  # its project and its servers' group projects
+        return name == project or name.startswith(group_projects_prefix(project))
 
     def attempt(what: str, remove: Callable[[], None]) -> None:
         try:
@@ -92,9 +92,6 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
         owner = pool_owner(pool.name)
         if owner is not None and tenants_own(owner[0]):
             attempt(f"pool {pool.name}", partial(lxd.host.delete_pool, pool.name))
-    for name in lxd.host.list_projects():
-        if name != project and tenants_own(name):
-            attempt(f"project {name}", partial(lxd.host.delete_project, name))
     with session_scope(settings, immediate=True) as session:
         for row in session.exec(
             select(Server).where(Server.tenant_id == tenant_id, col(Server.deleted_at).is_(None))

@@ -11,10 +11,10 @@ from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
 from containervps.lxd.names import (
+    group_project,
+    group_projects_prefix,
     instance_pool,
     pool_owner,
-    server_project,
-    server_projects_prefix,
     storage_name,
 )
 from containervps.lxd.operations import Operations
@@ -45,10 +45,10 @@ __all__ = [
     "ServerInfo",
     "StoragePoolInfo",
     "connect",
+    "group_project",
+    "group_projects_prefix",
     "instance_pool",
     "pool_owner",
-    "server_project",
-    "server_projects_prefix",
     "storage_name",
 ]
 

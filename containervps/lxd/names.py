@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 __all__ = [
+    "group_project",
+    "group_projects_prefix",
     "instance_pool",
     "pool_owner",
-    "server_project",
-    "server_projects_prefix",
     "storage_name",
 ]
 
@@ -29,11 +29,11 @@ def storage_name(project: str, instance: str) -> str:
     return f"{project}_{instance}"
 
 
-def server_project(tenant_project: str, server_id: int) -> str:
-    """The LXD project holding one server: its tenant's project name and the server id."""
-    return f"{server_projects_prefix(tenant_project)}{server_id}"
+def group_project(tenant_project: str, group: int) -> str:
+    """The LXD project of one group of a tenant's servers: group 0 is the tenant's project."""
+    return tenant_project if group == 0 else f"{group_projects_prefix(tenant_project)}{group}"
 
 
-def server_projects_prefix(tenant_project: str) -> str:
-    """What the names of a tenant's server projects start with (and no other tenant's)."""
-    return f"{tenant_project}-s"
+def group_projects_prefix(tenant_project: str) -> str:
+    """What the names of a tenant's further group projects start with (and no other tenant's)."""
+    return f"{tenant_project}-g"

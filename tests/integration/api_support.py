@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
-from containervps.lxd import InstanceInfo, Lxd, server_projects_prefix
+from containervps.lxd import InstanceInfo, Lxd, group_projects_prefix
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.tenancy import tenants, tokens
 from containervps.services.tenancy.tenants import default_quota
@@ -127,7 +127,7 @@ class ApiProcess:
 
 
 def server_project(settings: Settings, tenant: ApiTenant, name: str) -> str:
-    """The LXD project of the tenant's live server ``name`` (each server has its own)."""
+    """The LXD project of the tenant's live server ``name`` (its own or a group project)."""
     with session_scope(settings) as session:
         row = session.exec(
             select(Server).where(
@@ -138,8 +138,8 @@ def server_project(settings: Settings, tenant: ApiTenant, name: str) -> str:
 
 
 def tenant_instances(lxd: Lxd, tenant: ApiTenant) -> list[InstanceInfo]:
-    """Every instance in the tenant's project and its servers' projects."""
-    ours = server_projects_prefix(tenant.project)
+    """Every instance in the tenant's project and its group projects."""
+    ours = group_projects_prefix(tenant.project)
     return [
         i
         for i in lxd.instances.everywhere()

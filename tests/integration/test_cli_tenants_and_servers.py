@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from containervps.cli import app
 from containervps.config import Settings
-from containervps.lxd import Lxd, server_project
+from containervps.lxd import Lxd
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -79,8 +79,7 @@ def test_cli_tenant_token_plan_server_lifecycle(
         )
     )
     assert server["status"] == "running" and server["labels"] == {"role": "web"}
-    own = server_project(created["lxd_project"], server["id"])  # each server's own project
-    inst = ready_host.instances.get(name="vm1", project=own)
+    inst = ready_host.instances.get(name="vm1", project=created["lxd_project"])
     assert inst.config["limits.memory"] == "128MiB" and inst.tag("server_id") == str(server["id"])
     listed = json.loads(cli("server", "list", "--tenant", name, "--json"))
     assert [s["name"] for s in listed] == ["vm1"]
@@ -92,8 +91,7 @@ def test_cli_tenant_token_plan_server_lifecycle(
     assert json.loads(cli("server", "reboot", str(server["id"]), "--json"))["status"] == "running"
     assert json.loads(cli("reconcile", "--dry-run", "--json")) == []
     cli("server", "delete", str(server["id"]))
-    assert not ready_host.instances.exists(name="vm1", project=own)
-    assert ready_host.host.get_project(own) is None
+    assert not ready_host.instances.exists(name="vm1", project=created["lxd_project"])
     cli("token", "revoke", str(token["id"]))
     cli("db", "backup", str(tmp_path / "backup.db"))
     assert (tmp_path / "backup.db").stat().st_size > 0

@@ -62,10 +62,9 @@ def test_thirty_concurrent_creates_against_quota_three(
     instances = tenant_instances(ready_host, tenant)
     assert sorted(i.name for i in instances) == sorted(s.name for s in live)
     assert {i.tag("server_id") for i in instances} == {str(s.id) for s in live}
-    # LXD's own second layer: each server's project admits one instance of its plan.
-    for inst in instances:
-        project = ready_host.host.get_project(inst.project) or {}
-        assert (project["limits.instances"], project["limits.memory"]) == ("1", "256MiB")
+    # The kernel-side second layer mirrors the same quota.
+    project = ready_host.host.get_project(tenant.project)
+    assert project is not None and project["limits.instances"] == str(QUOTA)
 
 
 def test_concurrent_creates_get_unique_valid_idmaps(cp_settings: Settings, ready_host: Lxd) -> None:

@@ -10,13 +10,9 @@ from fastapi.testclient import TestClient
 from containervps.config import Settings
 from containervps.errors import LxdError
 from containervps.lxd import Lxd
-from containervps.services.tenancy import audit
-from tests.integration.api_support import (
-    make_tenant,
-    server_project,
-    tenant_instances,
-    wait_action,
-)
+from containervps.services.tenancy import audit, tenants
+from containervps.services.tenancy.tenants import default_quota
+from tests.integration.api_support import make_tenant, tenant_instances, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -50,27 +46,19 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
     assert shown["limits"]["net_egress"]["reason"]
     assert shown["limits"]["net_ingress"]["enforced"] is True
 
-    # The tenant's project: restricted, its quota mirrored.
+    # The project: restricted, unprivileged only, nesting and low-level blocked, quota mirrored.
     project = lxd.host.get_project(tenant.project)
-    assert project is not None and project["restricted"] == "true"
-    assert (project["limits.instances"], project["limits.memory"]) == ("5", "8192MiB")
-    # The server's own project: restricted, unprivileged only, nesting and low-level blocked,
-    # one instance of the plan (LXD's limit checks then cost the same for every create).
-    own = server_project(cp_settings, tenant, "web-1")
-    assert own == f"{tenant.project}-s{sid}"
-    project = lxd.host.get_project(own)
     assert project is not None
     assert project["restricted"] == "true"
     assert project["restricted.containers.privilege"] == "unprivileged"
     assert project["restricted.containers.nesting"] == "block"
     assert project["restricted.containers.lowlevel"] == "block"
-    assert project["limits.instances"] == "1"
-    assert project["limits.memory"] == "256MiB" and project["limits.cpu"] == "1"
+    assert project["limits.instances"] == "5"
+    assert project["limits.memory"] == "8192MiB"
     assert project["user.containervps.tenant_id"] == str(tenant.id)
-    assert project["user.containervps.server_id"] == str(sid)
 
     # The instance: the plan's limits, our tags, unprivileged with an isolated idmap.
-    inst = lxd.instances.get(name="web-1", project=own)
+    inst = lxd.instances.get(name="web-1", project=tenant.project)
     assert inst.status == "Running"
     assert inst.config["limits.cpu"] == "1"
     assert inst.config["limits.memory"] == "256MiB"
@@ -87,12 +75,14 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
     assert nic["limits.ingress"] == "50Mbit"
     assert "limits.egress" not in nic
     # Inside: root, but not privileged on the host (uid 0 maps to a high host uid).
-    uid_map = lxd.instances.exec(name="web-1", project=own, command=["cat", "/proc/self/uid_map"])
+    uid_map = lxd.instances.exec(
+        name="web-1", project=tenant.project, command=["cat", "/proc/self/uid_map"]
+    )
     assert uid_map.ok and uid_map.stdout.split()[:2] == ["0", inst.config["volatile.idmap.base"]]
     # The project refuses privileged and nesting even to a direct LXD call.
     for key in ("security.privileged", "security.nesting"):
         with pytest.raises(LxdError, match="forbidden"):
-            lxd.instances.update(name="web-1", project=own, config={key: "true"})
+            lxd.instances.update(name="web-1", project=tenant.project, config={key: "true"})
 
     for command, lxd_status, status in (
         ("shutdown", "Stopped", "off"),
@@ -106,7 +96,7 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
         done = wait_action(client, r.json()["action"]["id"], h)
         assert done["status"] == "success", done
         assert client.get(f"/v1/servers/{sid}", headers=h).json()["server"]["status"] == status
-        assert lxd.instances.get(name="web-1", project=own).status == lxd_status
+        assert lxd.instances.get(name="web-1", project=tenant.project).status == lxd_status
 
     limits = client.get("/v1/limits", headers=h).json()["limits"]
     assert limits["servers"] == {"max": 5, "used": 1}
@@ -115,8 +105,7 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
     r = client.delete(f"/v1/servers/{sid}", headers=h)
     assert r.status_code == 202
     assert wait_action(client, r.json()["action"]["id"], h)["status"] == "success"
-    assert not lxd.instances.exists(name="web-1", project=own)
-    assert lxd.host.get_project(own) is None  # its project went with it
+    assert not lxd.instances.exists(name="web-1", project=tenant.project)
     assert client.get(f"/v1/servers/{sid}", headers=h).status_code == 404
     assert client.get("/v1/limits", headers=h).json()["limits"]["servers"]["used"] == 0
     # Every mutating call is in the audit log with the caller and the request id.
@@ -154,4 +143,53 @@ def test_overlapping_actions_are_locked_and_idempotency_keys_replay(
     wait_action(client, shut.json()["action"]["id"], tenant.headers)
     gone = client.delete(f"/v1/servers/{sid}", headers=tenant.headers)
     assert wait_action(client, gone.json()["action"]["id"], tenant.headers)["status"] == "success"
-    assert tenant_instances(ready_host, tenant) == []
+    assert ready_host.instances.all(project=tenant.project) == []
+
+
+def test_a_tenants_servers_fill_project_groups_and_leave_with_the_tenant(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd
+) -> None:
+    before = cp_settings.servers_per_project
+    cp_settings.servers_per_project = 2  # the in-process API shares this settings object
+    try:
+        tenant = make_tenant(cp_settings, ready_host, "groups")
+        ids = []
+        for name in ("g-a", "g-b", "g-c"):
+            r = client.post(
+                "/v1/servers",
+                json={"name": name, "plan": "nano", "image": "busybox"},
+                headers=tenant.headers,
+            )
+            assert r.status_code == 202, r.text
+            assert (
+                wait_action(client, r.json()["action"]["id"], tenant.headers)["status"] == "success"
+            )
+            ids.append(r.json()["server"]["id"])
+    finally:
+        cp_settings.servers_per_project = before
+    group = f"{tenant.project}-g1"
+    where = {i.name: i.project for i in tenant_instances(ready_host, tenant)}
+    assert where == {"g-a": tenant.project, "g-b": tenant.project, "g-c": group}
+    # The group project is restricted like the tenant's, with the same quota as limits.
+    config = ready_host.host.get_project(group) or {}
+    tenant_config = ready_host.host.get_project(tenant.project) or {}
+    assert config["restricted"] == "true" and config["limits.instances"] == "5"
+    assert {k: v for k, v in config.items() if k.startswith(("limits.", "restricted"))} == {
+        k: v for k, v in tenant_config.items() if k.startswith(("limits.", "restricted"))
+    }
+    r = client.post(f"/v1/servers/{ids[2]}/exec", json={"command": "true"}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["exec"]["exit_code"] == 0
+    # A quota change reaches every project; deleting the tenant removes them all.
+    tenants.set_quota(
+        cp_settings,
+        ready_host,
+        tenant_id=tenant.id,
+        quota=default_quota(cp_settings).model_copy(update={"max_servers": 4}),
+    )
+    assert (ready_host.host.get_project(group) or {})["limits.instances"] == "4"
+    for sid in ids:
+        r = client.delete(f"/v1/servers/{sid}", headers=tenant.headers)
+        assert wait_action(client, r.json()["action"]["id"], tenant.headers)["status"] == "success"
+    tenants.delete_tenant(cp_settings, ready_host, tenant_id=tenant.id)
+    left = set(ready_host.host.list_projects())
+    assert tenant.project not in left and group not in left

@@ -9,11 +9,10 @@ from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Orphan, Server, Tenant, utcnow
-from containervps.lxd import TAG_PREFIX, InstanceInfo, Lxd, pool_owner
+from containervps.db.models import Orphan, Server, utcnow
+from containervps.lxd import InstanceInfo, Lxd, pool_owner
 from containervps.services.reconcile.findings import Finding
 from containervps.services.servers import disks
-from containervps.services.servers.queries import LIVE
 
 __all__ = ["OrphanReaper"]
 
@@ -91,30 +90,5 @@ class OrphanReaper:
                 self.lxd.host.delete_pool(pool.name)
             findings.append(
                 Finding("orphan_disk", target, f"server {server_id} is gone", not dry_run)
-            )
-        return findings
-
-    def projects(
-        self, instances: dict[tuple[str, str], InstanceInfo], *, projects: set[str]
-    ) -> list[Finding]:
-        """Delete empty server projects whose server is gone (a delete that died half-way)."""
-        with session_scope(self.settings) as session:
-            used = set(session.exec(select(Server.lxd_project).where(LIVE)).all())
-            used |= set(session.exec(select(Tenant.lxd_project)).all())
-        holding = {project for project, _ in instances}
-        findings = []
-        for name in sorted(projects - used - holding):
-            server_id = (self.lxd.host.get_project(name) or {}).get(TAG_PREFIX + "server_id")
-            if server_id is None:
-                continue  # not a server's project
-            if not self.dry_run:
-                self.lxd.host.delete_project(name)
-            findings.append(
-                Finding(
-                    "orphan_project",
-                    f"project:{name}",
-                    f"server {server_id} is gone",
-                    not self.dry_run,
-                )
             )
         return findings

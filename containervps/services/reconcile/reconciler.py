@@ -24,7 +24,7 @@ from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 from containervps.services.servers.teardown import rollback_create
-from containervps.services.tenancy.projects import ensure_project, project_config
+from containervps.services.tenancy.projects import ensure_project, project_config, tenant_projects
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ class Reconciler:
         findings += self._drift(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
-        projects = self._projects()
-        findings += reaper.disks(instances, projects=projects)
-        findings += reaper.projects(instances, projects=projects)
+        findings += reaper.disks(instances, projects=self._projects())
         for f in findings:
             log.info("reconcile", extra={"kind": f.kind, "target": f.target, "applied": f.applied})
         return findings
@@ -136,24 +134,23 @@ class Reconciler:
                 .where(col(Tenant.deleted_at).is_(None))
             ).all()
         findings = []
+        listed = self.lxd.host.list_projects()
         for tenant, quota in rows:
             assert tenant.id is not None
-            current = self.lxd.host.get_project(tenant.lxd_project)
             wanted = project_config(tenant.id, quota)
-            if current is None or all(current.get(k) == v for k, v in wanted.items()):
-                continue  # a missing project is recreated by the next create that needs it
-            if not dry_run:
-                ensure_project(
-                    self.settings,
-                    self.lxd,
-                    tenant_id=tenant.id,
-                    project=tenant.lxd_project,
-                    quota=quota,
+            # A missing project is recreated by the next create that needs it.
+            for project in tenant_projects(self.lxd, tenant.lxd_project, listed=listed):
+                current = self.lxd.host.get_project(project) or {}
+                if all(current.get(k) == v for k, v in wanted.items()):
+                    continue
+                if not dry_run:
+                    ensure_project(
+                        self.settings, self.lxd, tenant_id=tenant.id, project=project, quota=quota
+                    )
+                target = f"tenant:{tenant.id}"
+                findings.append(
+                    Finding("project_config", target, f"{project} config updated", not dry_run)
                 )
-            target = f"tenant:{tenant.id}"
-            findings.append(
-                Finding("project_config", target, "project config updated", not dry_run)
-            )
         return findings
 
     # --- LXD view ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@ an SSH port, write the intent; then make its container and start it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -10,7 +11,7 @@ from sqlmodel import Session, select
 from containervps.config import Settings
 from containervps.db.models import Action, Image, Quota, Server, Tenant
 from containervps.errors import Conflict, InvalidInput, NotFound
-from containervps.lxd import Lxd, server_project
+from containervps.lxd import Lxd, group_project
 from containervps.services.actions.commands import PASSWORD_HASH, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, replayed, submit
 from containervps.services.actions.job import Job
@@ -118,7 +119,7 @@ def _admit(
         image=new.image,
         status=ServerState.INITIALIZING,
         labels=new.labels,
-        lxd_project=tenant.lxd_project,
+        lxd_project=_project_with_room(session, settings, tenant),
         lxd_name=new.name,
         vcpus=0,
         memory_mib=0,
@@ -129,11 +130,19 @@ def _admit(
         ssh_keys=new.key_lines,
     )
     reserve(server, the_plan, egress=egress)
-    session.add(server)
-    session.flush()  # the id names the server's own LXD project
-    assert server.id is not None
-    server.lxd_project = server_project(tenant.lxd_project, server.id)
     return server
+
+
+def _project_with_room(session: Session, settings: Settings, tenant: Tenant) -> str:
+    """The tenant's first project holding fewer than ``servers_per_project`` live servers
+    (projects.py says why servers are grouped)."""
+    held = Counter(
+        session.exec(select(Server.lxd_project).where(Server.tenant_id == tenant.id, LIVE)).all()
+    )
+    group = 0
+    while held[group_project(tenant.lxd_project, group)] >= settings.servers_per_project:
+        group += 1
+    return group_project(tenant.lxd_project, group)
 
 
 def _check_new(session: Session, *, tenant_id: int, name: str, image: str) -> None:
@@ -152,7 +161,7 @@ def run(job: Job) -> Action:
     if mine is False:
         raise Conflict(f"LXD already has an instance {name} in {project} that is not ours")
     if mine is None:
-        status = provision.create_instance(job, image=job.server.image)  # in its own project
+        status = provision.create_instance(job, image=job.server.image)
     else:
         # A create interrupted by a killed process may still be running inside LXD.
         job.lxd.operations.wait_idle(name=name, project=project)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from containervps.db.engine import session_scope
-from containervps.db.models import Quota, Server, Tenant
-from containervps.lxd import server_project
+from containervps.db.models import Quota, Server
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
 from containervps.services.servers import access, addresses, disks
@@ -80,15 +79,14 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
 
 
 def ensure_server_project(job: Job) -> None:
-    """The server's own LXD project; a server made before servers had one lives in its
-    tenant's project, recreated if it went missing."""
+    """Create the server's LXD project (one of its tenant's) if it is missing: a new group, or
+    one deleted by hand."""
     server = job.server
+    if job.lxd.host.get_project(server.lxd_project) is not None:
+        return
     with session_scope(job.settings) as session:
-        tenant, quota = session.get(Tenant, server.tenant_id), session.get(Quota, server.tenant_id)
-    assert tenant is not None and quota is not None
-    if server.lxd_project == server_project(tenant.lxd_project, server.id or 0):
-        projects.ensure_server_project(job.settings, job.lxd, server)
-    elif job.lxd.host.get_project(server.lxd_project) is None:
-        projects.ensure_project(
-            job.settings, job.lxd, tenant_id=tenant.id or 0, project=server.lxd_project, quota=quota
-        )
+        quota = session.get(Quota, server.tenant_id)
+    assert quota is not None
+    projects.ensure_project(
+        job.settings, job.lxd, tenant_id=server.tenant_id, project=server.lxd_project, quota=quota
+    )

@@ -22,7 +22,6 @@ from containervps.services.servers import disks
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
 from containervps.services.tenancy.plans import get_plan
-from containervps.services.tenancy.projects import ensure_server_project
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +108,8 @@ def request_resize(
     return submit(settings, request, prepare)
 
 
-def _apply(
-    settings: Settings,
-    lxd: Lxd,
-    server: Server,
-    limits: dict[str, Any],
-    *,
-    previous: dict[str, Any],
-) -> None:
-    """Move the instance from the ``previous`` limits to ``limits``: its project admits both
-    while the instance moves, then only the new ones."""
+def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any]) -> None:
     name, project = server.lxd_name, server.lxd_project
-    ensure_server_project(settings, lxd, server, limits=[previous, limits])
     # The root disk stays where it is (servers made before pools per server use the shared one).
     pool = lxd.instances.get(name=name, project=project).devices["root"]["pool"]
     config, devices = instance_limits(limits, pool=pool, network=settings.bridge, ipv4=server.ipv4)
@@ -132,14 +121,13 @@ def _apply(
     lxd.instances.update(name=name, project=project, config=config)
     lxd.instances.update(name=name, project=project, devices=devices)
     lxd.instances.update(name=name, project=project, config={"limits.cpu": cpu})
-    ensure_server_project(settings, lxd, server, limits=[limits])
 
 
 def run(job: Job) -> Action:
     """Apply the new plan's limits live; on failure put back the old limits and reservation."""
     settings, lxd, action, server = job.settings, job.lxd, job.action, job.server
     try:
-        _apply(settings, lxd, server, server.limits, previous=action.params["from"]["limits"])
+        _apply(settings, lxd, server, server.limits)
     except ContainerVpsError:
         before = action.params["from"]
         with session_scope(settings, immediate=True) as session:
@@ -149,7 +137,7 @@ def run(job: Job) -> Action:
                 setattr(row, key, value)
             session.add(row)
         try:
-            _apply(settings, lxd, server, before["limits"], previous=server.limits)
+            _apply(settings, lxd, server, before["limits"])
         except ContainerVpsError as exc:
             log.warning("could not restore limits", extra={"server": server.id, "error": str(exc)})
         raise

@@ -1,5 +1,5 @@
-"""Taking a server's container apart: only what is tagged as ours, then its disk and its
-project; the state LXD implies; rolling a failed create back so it holds no quota."""
+"""Taking a server's container apart: only what is tagged as ours, then its disk; the state
+LXD implies; rolling a failed create back so it holds no quota."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from containervps.errors import ContainerVpsError, LxdNotFound
 from containervps.lxd import Lxd
 from containervps.services.servers import disks
 from containervps.services.servers.states import STATUS_FROM_LXD, ServerState
-from containervps.services.tenancy.projects import delete_server_project
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +28,11 @@ def is_ours(lxd: Lxd, server: Server) -> bool | None:
 
 
 def delete_instance_and_disk(lxd: Lxd, server: Server) -> None:
-    """Delete the server's instance (only if tagged as ours), then its disk pool and its own
-    project."""
+    """Delete the server's instance (only if tagged as ours), then its disk pool."""
     if is_ours(lxd, server):
         lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
         lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
     disks.delete_disk(lxd, server)
-    delete_server_project(lxd, server)
 
 
 def instance_status(lxd: Lxd, server: Server) -> ServerState:

@@ -16,7 +16,7 @@ from containervps.lxd import Lxd
 from containervps.schemas.quota import QuotaBase, QuotaUpdate, Usage
 from containervps.schemas.tenant import TenantPublic
 from containervps.services.capacity.admission import usage
-from containervps.services.tenancy.projects import ensure_project
+from containervps.services.tenancy.projects import ensure_project, tenant_projects
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +160,13 @@ def set_quota(settings: Settings, lxd: Lxd, *, tenant_id: int, quota: QuotaBase)
             setattr(row, key, value)
         session.add(row)
         # Inside the transaction: if LXD refuses, the quota change rolls back too.
-        ensure_project(settings, lxd, tenant_id=tenant_id, project=tenant.lxd_project, quota=row)
+        for project in {tenant.lxd_project, *tenant_projects(lxd, tenant.lxd_project)}:
+            ensure_project(settings, lxd, tenant_id=tenant_id, project=project, quota=row)
         return TenantView(tenant, row, held)
 
 
 def delete_tenant(settings: Settings, lxd: Lxd, *, tenant_id: int) -> None:
-    """Delete a tenant with no servers: revoke its tokens, delete its LXD project."""
+    """Delete a tenant with no servers: revoke its tokens, delete its LXD projects."""
     with session_scope(settings, immediate=True) as session:
         tenant = _live_tenant(session, tenant_id)
         live = session.exec(
@@ -177,13 +178,14 @@ def delete_tenant(settings: Settings, lxd: Lxd, *, tenant_id: int) -> None:
                 details={"server_id": live.id},
                 resolution="delete its servers first",
             )
-        project = tenant.lxd_project
-        if lxd.host.get_project(project) is not None:
+        projects = tenant_projects(lxd, tenant.lxd_project)
+        for project in projects:
             if lxd.instances.all(project=project):
                 raise Conflict(
                     f"LXD project {project} still holds instances",
                     resolution="run `containervps reconcile` and delete them first",
                 )
+        for project in projects:
             lxd.host.delete_project(project)
         now = utcnow()
         for token in session.exec(select(ApiToken).where(ApiToken.tenant_id == tenant_id)).all():

@@ -68,7 +68,7 @@ class Ramp:
     reachable: dict[str, Any] = field(default_factory=dict)  # exec (and sshd) at the top
     deleted: int = 0
     delete_s: float | None = None
-    leftovers: list[str] = field(default_factory=list)  # what deleting did not remove
+    leftovers: list[str] = field(default_factory=list)  # what is left after the clean-up
 
 
 @dataclass

@@ -17,7 +17,7 @@ from containervps.bench.api_process import ApiProcess
 from containervps.bench.stats import percentile
 from containervps.config import Settings
 from containervps.errors import ContainerVpsError
-from containervps.lxd import Lxd, pool_owner
+from containervps.lxd import Lxd, group_projects_prefix, pool_owner
 from containervps.services.metering.sampling import sample_all
 from containervps.services.reconcile.reconciler import Reconciler
 from containervps.shell import run
@@ -182,16 +182,28 @@ class RawPath:
 
 
 def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> list[str]:
-    """What deleting every server left behind: instances, disk pools, NAT rules naming the
-    project, loop devices beyond those before the ramp."""
-    left = [f"instance {project}/{i.name}" for i in lxd.instances.all(project=project)]
+    """What is left of a ramp once it is cleaned up: its projects (the tenant's and its group
+    projects), their instances and disk pools, NAT rules naming them, loop devices beyond
+    those before the ramp."""
+
+    def ours(name: str) -> bool:
+        return name == project or name.startswith(group_projects_prefix(project))
+
+    left = [f"project {p}" for p in lxd.host.list_projects() if ours(p)]
+    left += [
+        f"instance {i.project}/{i.name}" for i in lxd.instances.everywhere() if ours(i.project)
+    ]
     left += [
         f"pool {p.name}"
         for p in lxd.host.list_pools()
-        if (owner := pool_owner(p.name)) is not None and owner[0] == project
+        if (owner := pool_owner(p.name)) is not None and ours(owner[0])
     ]
     rules = run(["nft", "list", "table", "inet", "lxd"], what="list LXD's firewall rules")
-    left += [f"nft rule: {ln.strip()[:120]}" for ln in rules.splitlines() if project in ln]
+    left += [
+        f"nft rule: {ln.strip()[:120]}"
+        for ln in rules.splitlines()
+        if f" prert.{project}" in ln or f" prert.{group_projects_prefix(project)}" in ln
+    ]
     if now_loops > loop_devices:
         left.append(f"{now_loops - loop_devices} loop devices more than before")
     return left

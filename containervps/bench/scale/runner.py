@@ -142,12 +142,12 @@ class ScaleBenchmark:
                 )
             finally:
                 self._delete(ramp, lambda: path.delete_all(loop.made, workers=spec.concurrency))
-                ramp.leftovers = self._leftovers(ramp, tenant.project)
         finally:
             if api is not None:
                 api.close()
             with shielded():
-                ramp.leftovers += remove_bench_tenant(settings, self.lxd, tenant.id)
+                failed = remove_bench_tenant(settings, self.lxd, tenant.id)
+                ramp.leftovers = failed + self._leftovers(ramp, tenant.project)
 
     def _raw_ramp(
         self, settings: Settings, spec: ScaleSpec, plan: Plan, env: dict[str, str], ramp: Ramp
@@ -174,13 +174,13 @@ class ScaleBenchmark:
                 ramp.reachable = path.reachable(loop.made, workers=spec.concurrency)
             finally:
                 self._delete(ramp, lambda: path.delete_all(loop.made, workers=spec.concurrency))
-                ramp.leftovers = self._leftovers(ramp, project)
         finally:
             with shielded():
                 try:
                     clean_leftovers(settings, self.lxd, run_id=spec.run_id)  # and the project
                 except ContainerVpsError as exc:
                     ramp.leftovers.append(f"project {project}: {exc.one_line()}")
+                ramp.leftovers += self._leftovers(ramp, project)
 
     def _delete(self, ramp: Ramp, delete_all: Callable[[], int]) -> None:
         """Delete what the ramp made (Ctrl-C waits for it: nothing may be left)."""

@@ -101,6 +101,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def recorded_outcome(run: Any) -> Iterator[None]:
+    """Set ``run.status`` and ``run.error`` from how the block ends: success, Ctrl-C or
+    SIGTERM (swallowed: the caller's clean-up and reports follow), a domain error (kept as
+    the run's error), or a bug (re-raised)."""
+    try:
+        yield
+        run.status = "success"
+    except KeyboardInterrupt:
+        run.status, run.error = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
+    except ContainerVpsError as exc:
+        run.status, run.error = "failed", exc.one_line()
+    except Exception as exc:
+        run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+
+
+@contextlib.contextmanager
 def shielded() -> Iterator[None]:
     """Ignore Ctrl-C/SIGTERM while cleaning up (a second Ctrl-C must not leave debris)."""
     if threading.current_thread() is not threading.main_thread():
@@ -147,7 +164,7 @@ class DensityBenchmark:
         )
         t0 = time.monotonic()
         try:
-            with sigterm_as_interrupt():
+            with recorded_outcome(run), sigterm_as_interrupt():
                 run.host = host_facts(self.settings, self.lxd)
                 self.events.phase("all", f"image {spec.workload}")
                 # The same build feeds LXD (alias), Docker (import) and the VM disk.
@@ -156,14 +173,6 @@ class DensityBenchmark:
                 rootfs = images.rootfs_dir(spec.workload)
                 for kind in spec.kinds:
                     self.run_kind(kind, spec, rootfs, out_dir, t0, into=run.results)
-            run.status = "success"
-        except KeyboardInterrupt:
-            run.status, run.error = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
-        except ContainerVpsError as exc:
-            run.status, run.error = "failed", exc.one_line()
-        except Exception as exc:
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
         finally:
             run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
             with shielded():

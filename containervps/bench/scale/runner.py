@@ -22,6 +22,7 @@ from containervps.bench.scale.report import headline, write_reports
 from containervps.bench.service import (
     clean_leftovers,
     host_facts,
+    recorded_outcome,
     shielded,
     sigterm_as_interrupt,
 )
@@ -71,7 +72,7 @@ class ScaleBenchmark:
             report_dir=out_dir,
         )
         try:
-            with sigterm_as_interrupt():
+            with recorded_outcome(run), sigterm_as_interrupt():
                 plan = ready_plan(settings, self.lxd, image=spec.image, plan=spec.plan)
                 env = ramp_env(
                     settings, self.lxd, plan=plan, target=spec.target + spec.max_failures
@@ -86,14 +87,6 @@ class ScaleBenchmark:
                     run.ramps.append(Ramp(path="raw"))
                     raw_spec = replace(spec, target=reached)
                     self._raw_ramp(settings, raw_spec, plan, env, run.ramps[-1])
-            run.status = "success"
-        except KeyboardInterrupt:
-            run.status, run.error = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
-        except ContainerVpsError as exc:
-            run.status, run.error = "failed", exc.one_line()
-        except Exception as exc:
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
         finally:
             run.finished_at = _now()
             with shielded():

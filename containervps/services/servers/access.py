@@ -7,12 +7,13 @@ import secrets
 import socket
 import string
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.models import Server
 from containervps.errors import LxdError, ResourceUnavailable
 from containervps.lxd import Lxd
+from containervps.services.servers.queries import held_by_live
 from containervps.shell import require_tool, run
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,7 @@ def allocate_ssh_port(session: Session, settings: Settings) -> int:
     Call inside the BEGIN IMMEDIATE transaction that inserts the server; a unique index on
     live servers' ports backs this up.
     """
-    taken = set(
-        session.exec(
-            select(Server.ssh_port).where(
-                col(Server.deleted_at).is_(None), col(Server.ssh_port).is_not(None)
-            )
-        ).all()
-    )
+    taken = held_by_live(session, Server.ssh_port)
     for port in range(settings.ssh_port_min, settings.ssh_port_max + 1):
         if port not in taken and _bindable(settings.ssh_address, port):
             return port

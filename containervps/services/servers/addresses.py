@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.models import Server
 from containervps.errors import ResourceUnavailable
+from containervps.services.servers.queries import held_by_live
 
 __all__ = ["allocate_ipv4", "dhcp_range", "static_range"]
 
@@ -46,13 +47,7 @@ def allocate_ipv4(session: Session, settings: Settings) -> str:
     Call inside the BEGIN IMMEDIATE transaction that inserts the server; a unique index on
     live servers' addresses backs this up.
     """
-    taken = set(
-        session.exec(
-            select(Server.ipv4).where(
-                col(Server.deleted_at).is_(None), col(Server.ipv4).is_not(None)
-            )
-        ).all()
-    )
+    taken = held_by_live(session, Server.ipv4)
     taken.add(str(_subnet(settings).ip))
     first, last = static_range(settings)
     for value in range(int(first), int(last) + 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -16,6 +17,7 @@ __all__ = [
     "LIVE",
     "find_server",
     "get_server",
+    "held_by_live",
     "list_servers",
     "live_server",
     "raise_protected",
@@ -28,6 +30,12 @@ LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
 MAX_LABELS = 32
 LIVE = col(Server.deleted_at).is_(None)
+
+
+def held_by_live(session: Session, column: Any) -> set[Any]:
+    """The values of a Server column that live servers hold (NULLs left out): ports and
+    addresses that are taken."""
+    return set(session.exec(select(column).where(LIVE, col(column).is_not(None))).all())
 
 
 def validate_name(name: str) -> None:

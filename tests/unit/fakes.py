@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Image, Quota, Tenant, utcnow
+from containervps.db.models import Image, Quota, Server, Tenant, utcnow
 from containervps.services.actions.intake import Accepted
 from containervps.services.servers.create import create_server
 
@@ -67,3 +70,26 @@ def make_tenant(s: Settings, *, max_servers: int = 3) -> int:
 def create(s: Settings, tenant_id: int, name: str, **kw: Any) -> Accepted:
     args: dict[str, Any] = {"plan": "nano", "image": "busybox", **kw}
     return create_server(s, FakeLxd(), tenant_id=tenant_id, name=name, **args)  # type: ignore[arg-type]
+
+
+def add_server(
+    session: Session, tenant_id: int, name: str, *, deleted: bool = False, **fields: Any
+) -> None:
+    """A running nano server row (no container) with ``fields`` set; soft-deleted if asked."""
+    session.add(
+        Server(
+            tenant_id=tenant_id,
+            name=name,
+            plan="nano",
+            image="busybox",
+            status="running",
+            lxd_project="p",
+            lxd_name=name,
+            vcpus=1,
+            memory_mib=1,
+            disk_gib=1,
+            processes=1,
+            deleted_at=datetime.now(UTC) if deleted else None,
+            **fields,
+        )
+    )

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from ipaddress import IPv4Address
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Server, Tenant
+from containervps.db.models import Tenant
 from containervps.errors import ResourceUnavailable
 from containervps.services.servers import addresses
-
-
-def _add(session: Session, tenant_id: int, name: str, ipv4: str, *, deleted: bool = False) -> None:
-    session.add(
-        Server(
-            tenant_id=tenant_id,
-            name=name,
-            plan="nano",
-            image="busybox",
-            status="running",
-            lxd_project="p",
-            lxd_name=name,
-            vcpus=1,
-            memory_mib=1,
-            disk_gib=1,
-            processes=1,
-            ipv4=ipv4,
-            deleted_at=datetime.now(UTC) if deleted else None,
-        )
-    )
+from tests.unit.fakes import add_server
 
 
 def test_dhcp_keeps_the_top_of_the_subnet_and_servers_the_rest() -> None:
@@ -58,13 +37,13 @@ def test_lowest_free_address_skips_gateway_and_live_servers_and_runs_out(db: Set
         session.flush()
         assert tenant.id is not None
         tid = tenant.id
-        _add(session, tid, "a", "10.9.0.2")
-        _add(session, tid, "gone", "10.9.0.3", deleted=True)  # freed on delete
+        add_server(session, tid, "a", ipv4="10.9.0.2")
+        add_server(session, tid, "gone", ipv4="10.9.0.3", deleted=True)  # freed on delete
     with session_scope(settings) as session:
         assert addresses.allocate_ipv4(session, settings) == "10.9.0.3"
     with session_scope(settings) as session:
         for i, last in enumerate(range(3, 11)):
-            _add(session, tid, f"s{i}", f"10.9.0.{last}")
+            add_server(session, tid, f"s{i}", ipv4=f"10.9.0.{last}")
     with session_scope(settings) as session, pytest.raises(ResourceUnavailable) as err:
         addresses.allocate_ipv4(session, settings)
     assert err.value.details["resource"] == "ipv4_addresses"
@@ -76,5 +55,5 @@ def test_two_live_servers_cannot_hold_one_address(db: Settings) -> None:
         session.add(tenant)
         session.flush()
         assert tenant.id is not None
-        _add(session, tenant.id, "a", "10.213.0.9")
-        _add(session, tenant.id, "b", "10.213.0.9")
+        add_server(session, tenant.id, "a", ipv4="10.213.0.9")
+        add_server(session, tenant.id, "b", ipv4="10.213.0.9")

@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db import migrate
 from containervps.db.engine import session_scope
-from containervps.db.models import Server, Tenant, UsageSample
+from containervps.db.models import Tenant, UsageSample
 from containervps.errors import InvalidInput, ResourceUnavailable
 from containervps.services.metering import usage
 from containervps.services.servers import access
 from containervps.services.tenancy import ssh_keys
+from tests.unit.fakes import add_server
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f t"
 
@@ -35,26 +35,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _server(session: Session, tenant_id: int, port: int | None, *, deleted: bool = False) -> None:
-    session.add(
-        Server(
-            tenant_id=tenant_id,
-            name=f"s{port}",
-            plan="nano",
-            image="busybox",
-            status="running",
-            lxd_project="p",
-            lxd_name=f"s{port}",
-            vcpus=1,
-            memory_mib=1,
-            disk_gib=1,
-            processes=1,
-            ssh_port=port,
-            deleted_at=datetime.now(UTC) if deleted else None,
-        )
-    )
-
-
 def test_ssh_ports_skip_taken_and_bound_and_run_out(db: Settings) -> None:
     base = _free_port()
     settings = db.model_copy(
@@ -65,8 +45,8 @@ def test_ssh_ports_skip_taken_and_bound_and_run_out(db: Settings) -> None:
         session.add(tenant)
         session.flush()
         assert tenant.id is not None
-        _server(session, tenant.id, base)  # live: taken
-        _server(session, tenant.id, base + 1, deleted=True)  # deleted: free again
+        add_server(session, tenant.id, f"s{base}", ssh_port=base)  # live: taken
+        add_server(session, tenant.id, f"s{base + 1}", ssh_port=base + 1, deleted=True)  # freed
     with socket.socket() as busy, session_scope(settings) as session:
         busy.bind(("127.0.0.1", base + 1))  # something else on the host holds it
         assert access.allocate_ssh_port(session, settings) == base + 2

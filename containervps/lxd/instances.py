@@ -127,19 +127,6 @@ class Instances:
         )
         return _state(meta)
 
-    def states_everywhere(self) -> dict[tuple[str, str], InstanceState]:
-        """(project, name) -> live state of every instance, in one request (the cost of a
-        pass stays one round trip however many instances the host holds)."""
-        metas = self.api.request(
-            "get",
-            "/instances",
-            params={"recursion": "2", "all-projects": "true"},
-            what="read the state of all instances",
-        )
-        return {
-            (m.get("project") or "default", m["name"]): _state(m.get("state") or m) for m in metas
-        }
-
     def wait_for_ipv4(self, *, name: str, project: str, timeout: float = 60.0) -> str:
         """The first IPv4 address of eth0, waiting for DHCP up to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server, UsageRollup, UsageSample
-from containervps.lxd import InstanceState
-from containervps.services.metering import rollups, usage
+from containervps.services.metering import rollups, sampling, usage
+from containervps.services.metering.host_counters import Counters
 from tests.unit.fakes import make_tenant
 
 START = datetime(2026, 10, 31, 22, 0, tzinfo=UTC)  # samples run across a month's end
@@ -38,40 +39,23 @@ def _server(s: Settings, tenant_id: int, name: str) -> int:
         return row.id
 
 
-class _States:
-    def __init__(self) -> None:
-        self.now: dict[tuple[str, str], InstanceState] = {}
-
-    def states_everywhere(self) -> dict[tuple[str, str], InstanceState]:
-        return self.now
-
-
-class _Lxd:
-    def __init__(self) -> None:
-        self.instances = _States()
-
-
-def _state(cpu_s: float, tx: int) -> InstanceState:
-    return InstanceState(
-        status="Running",
-        pid=1,
-        memory_usage_bytes=10 * 2**20,
-        cpu_usage_ns=int(cpu_s * 1e9),
-        ipv4=(),
-        processes=3,
-        disk_usage_bytes=2**20,
-        net_rx_bytes=tx // 2,
-        net_tx_bytes=tx,
+def _counters(cpu_s: float, tx: int) -> Counters:
+    return Counters(
+        cpu_seconds=cpu_s, memory_bytes=10 * 2**20, disk_bytes=2**20, rx_bytes=tx // 2, tx_bytes=tx
     )
 
 
-def _sample_series(s: Settings, tenant_id: int, name: str, tx: list[int]) -> int:
-    """One bulk sampling pass per value, an hour apart from START; returns the server id."""
+def _sample_series(
+    s: Settings, tenant_id: int, name: str, tx: list[int], mp: pytest.MonkeyPatch
+) -> int:
+    """One bulk sampling pass per value, an hour apart from START; returns the server id.
+
+    The host's counters are replaced by the series (no LXD, no cgroups here)."""
     sid = _server(s, tenant_id, name)
-    lxd = _Lxd()
     for i, value in enumerate(tx):
-        lxd.instances.now = {(f"p{tenant_id}", name): _state(float(value) / 100, value)}
-        assert usage.sample_all(s, lxd) == 1  # type: ignore[arg-type]
+        now = {(f"p{tenant_id}", name): _counters(float(value) / 100, value)}
+        mp.setattr(sampling, "read_counters", lambda settings, lxd, now=now: now)
+        assert usage.sample_all(s, None) == 1  # type: ignore[arg-type]
         with session_scope(s, immediate=True) as session:  # place it in time
             row = session.exec(
                 select(UsageSample)
@@ -92,9 +76,13 @@ def _months(s: Settings, tenant_id: int) -> dict[str, tuple[float, int]]:
     return out
 
 
-def test_samples_store_growth_across_a_restart(db: Settings) -> None:
+def test_samples_store_growth_across_a_restart(
+    db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant_id = make_tenant(db)
-    sid = _sample_series(db, tenant_id, "a", [1000, 1500, 300, 800])  # restarted after 1500
+    sid = _sample_series(
+        db, tenant_id, "a", [1000, 1500, 300, 800], monkeypatch
+    )  # restarted after 1500
     with session_scope(db) as session:
         rows = session.exec(
             select(UsageSample).where(UsageSample.server_id == sid).order_by(col(UsageSample.at))
@@ -103,11 +91,13 @@ def test_samples_store_growth_across_a_restart(db: Settings) -> None:
     assert [round(r.cpu_delta, 2) for r in rows] == [0.0, 5.0, 3.0, 5.0]
 
 
-def test_roll_ups_keep_every_months_totals_exact(db: Settings) -> None:
+def test_roll_ups_keep_every_months_totals_exact(
+    db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant_id = make_tenant(db)
     tx = [100 * (i + 1) for i in range(60)]  # 60 hourly samples from Oct 31 22:00
     tx[30] = 50  # a restart in November
-    sid = _sample_series(db, tenant_id, "b", tx)
+    sid = _sample_series(db, tenant_id, "b", tx, monkeypatch)
     before = _months(db, tenant_id)
     assert before["2026-10"][1] == 100 and before["2026-11"][1] > 0
 
@@ -130,9 +120,9 @@ def test_roll_ups_keep_every_months_totals_exact(db: Settings) -> None:
     assert rollups.compact(db, now=later) == rollups.Compacted(0, 0)  # nothing twice
 
 
-def test_compaction_keeps_recent_samples_raw(db: Settings) -> None:
+def test_compaction_keeps_recent_samples_raw(db: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     tenant_id = make_tenant(db)
-    _sample_series(db, tenant_id, "c", [10, 20, 30])
+    _sample_series(db, tenant_id, "c", [10, 20, 30], monkeypatch)
     done = rollups.compact(db, now=START + timedelta(hours=3))
     assert done == rollups.Compacted(0, 0)
     assert (

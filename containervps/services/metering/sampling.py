@@ -1,5 +1,5 @@
-"""Usage samples: one bulk read of every instance's counters per pass, stored with each
-counter's growth since the server's previous sample."""
+"""Usage samples: every instance's counters read in one pass (host_counters.py), stored with
+each counter's growth since the server's previous sample."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server, UsageSample
-from containervps.lxd import InstanceState, Lxd
+from containervps.lxd import Lxd
+from containervps.services.metering.host_counters import Counters, read_counters
 from containervps.services.servers.states import SAMPLED
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,16 @@ def _latest(session: Session) -> dict[int, UsageSample]:
     return {row.server_id: row for row in rows}
 
 
-def _sample(server: Server, state: InstanceState, before: UsageSample | None) -> UsageSample:
+def _sample(server: Server, counters: Counters, before: UsageSample | None) -> UsageSample:
     assert server.id is not None
     row = UsageSample(
         server_id=server.id,
         tenant_id=server.tenant_id,
-        cpu_seconds=state.cpu_usage_ns / 1e9,
-        memory_bytes=state.memory_usage_bytes,
-        disk_bytes=state.disk_usage_bytes,
-        net_rx_bytes=state.net_rx_bytes,
-        net_tx_bytes=state.net_tx_bytes,
+        cpu_seconds=counters.cpu_seconds,
+        memory_bytes=counters.memory_bytes,
+        disk_bytes=counters.disk_bytes,
+        net_rx_bytes=counters.rx_bytes,
+        net_tx_bytes=counters.tx_bytes,
     )
     if before is not None:
         row.cpu_delta = counter_growth(before.cpu_seconds, row.cpu_seconds)
@@ -56,9 +57,9 @@ def _sample(server: Server, state: InstanceState, before: UsageSample | None) ->
 
 
 def sample_all(settings: Settings, lxd: Lxd) -> int:
-    """Read every live server's counters from LXD in one request and store one sample each;
+    """Read every live server's counters from the host in one pass and store one sample each;
     return the count (instances LXD does not have are left to the reconciler)."""
-    states = lxd.instances.states_everywhere()
+    states = read_counters(settings, lxd)
     with session_scope(settings) as session:
         servers = session.exec(
             select(Server).where(col(Server.deleted_at).is_(None), col(Server.status).in_(SAMPLED))

@@ -3,10 +3,12 @@ up with its root password and address."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from containervps.db.engine import session_scope
 from containervps.db.models import Quota, Server
+from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
 from containervps.services.servers import access, addresses, disks
@@ -78,15 +80,28 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
     return {"status": ServerState.RUNNING, "status_detail": None}
 
 
+_project_lock = threading.Lock()  # the first creates of a new group race to make its project
+
+
 def ensure_server_project(job: Job) -> None:
     """Create the server's LXD project (one of its tenant's) if it is missing: a new group, or
     one deleted by hand."""
-    server = job.server
-    if job.lxd.host.get_project(server.lxd_project) is not None:
+    server, lxd = job.server, job.lxd
+    if lxd.host.get_project(server.lxd_project) is not None:
         return
     with session_scope(job.settings) as session:
         quota = session.get(Quota, server.tenant_id)
     assert quota is not None
-    projects.ensure_project(
-        job.settings, job.lxd, tenant_id=server.tenant_id, project=server.lxd_project, quota=quota
-    )
+
+    def ensure() -> None:
+        projects.ensure_project(
+            job.settings, lxd, tenant_id=server.tenant_id, project=server.lxd_project, quota=quota
+        )
+
+    with _project_lock:
+        try:
+            ensure()
+        except LxdError:
+            if lxd.host.get_project(server.lxd_project) is None:
+                raise
+            ensure()  # another process made it first: complete its config and profile

@@ -1,0 +1,88 @@
+"""A server's usage counters read from the host kernel, for every server in one pass.
+
+LXD's state API computes the same figures per instance, and for the disk it runs a `btrfs`
+process per instance: at ~400 servers its all-projects state read took longer than the LXD
+timeout (30 s) on this host while creates ran. Here the pass costs one instance listing (config
+only), a few small file reads per server and one `btrfs qgroup show` for the shared pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from containervps.config import Settings
+from containervps.lxd import InstanceInfo, Lxd, instance_pool, storage_name
+from containervps.shell import run
+
+__all__ = ["Counters", "read_counters"]
+
+CGROUP = Path("/sys/fs/cgroup")
+NET = Path("/sys/class/net")
+
+
+@dataclass(frozen=True)
+class Counters:
+    cpu_seconds: float
+    memory_bytes: int
+    disk_bytes: int
+    rx_bytes: int  # received by the server
+    tx_bytes: int  # sent by the server
+
+
+def _int(path: Path) -> int:
+    """A counter file's value; 0 when it is absent (a stopped instance has no cgroup)."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(path.read_text().split()[0])
+    return 0
+
+
+def _shared_pool_usage(settings: Settings, lxd: Lxd) -> dict[str, int]:
+    """Referenced bytes of every volume of the shared btrfs pool, by its path in the pool."""
+    mount = lxd.api.socket_path.parent / "storage-pools" / settings.storage_pool
+    out = run(["btrfs", "qgroup", "show", "-r", "--raw", str(mount)], what="read disk usage")
+    usage = {}
+    for line in out.splitlines()[2:]:  # qgroupid, referenced, exclusive, max referenced, path
+        fields = line.split()
+        if len(fields) >= 5 and fields[1].isdigit():
+            usage[fields[4]] = int(fields[1])
+    return usage
+
+
+def _own_pool_usage(lxd: Lxd, pool: str) -> int:
+    """Bytes used on a per-server pool's filesystem (statvfs of its mount)."""
+    with contextlib.suppress(OSError):
+        st = os.statvfs(lxd.api.socket_path.parent / "storage-pools" / pool)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+    return 0
+
+
+def _counters(inst: InstanceInfo, disk: int) -> Counters:
+    cgroup = f"lxc.payload.{storage_name(inst.project, inst.name)}"
+    veth = NET / inst.config.get("volatile.eth0.host_name", "-") / "statistics"
+    return Counters(
+        cpu_seconds=_int(CGROUP / "cpuacct" / cgroup / "cpuacct.usage") / 1e9,
+        memory_bytes=_int(CGROUP / "memory" / cgroup / "memory.usage_in_bytes"),
+        disk_bytes=disk,
+        rx_bytes=_int(veth / "tx_bytes"),  # the host side of the veth sends what it receives
+        tx_bytes=_int(veth / "rx_bytes"),
+    )
+
+
+def read_counters(settings: Settings, lxd: Lxd) -> dict[tuple[str, str], Counters]:
+    """(project, name) -> counters of every instance LXD has."""
+    instances = lxd.instances.everywhere()
+    pools = {p.name: p.driver for p in lxd.host.list_pools()}
+    btrfs = pools.get(settings.storage_pool) == "btrfs"
+    shared = _shared_pool_usage(settings, lxd) if btrfs else {}
+    result = {}
+    for inst in instances:
+        own = instance_pool(inst.project, inst.name)
+        if own in pools:
+            disk = _own_pool_usage(lxd, own)
+        else:
+            disk = shared.get(f"containers/{storage_name(inst.project, inst.name)}", 0)
+        result[(inst.project, inst.name)] = _counters(inst, disk)
+    return result

@@ -99,9 +99,10 @@ def ensure_server_project(job: Job) -> None:
         )
 
     with _project_lock:
+        if lxd.host.get_project(server.lxd_project) is not None:
+            return  # another create of this process made it while we waited
         try:
             ensure()
         except LxdError:
             if lxd.host.get_project(server.lxd_project) is None:
-                raise
-            ensure()  # another process made it first: complete its config and profile
+                raise  # not a race with another process: a real failure

@@ -53,16 +53,21 @@ def ensure_project(
         config={**existing, **project_config(tenant_id, quota)},
         description=f"containervps tenant {tenant_id}",
     )
+    config = {"security.idmap.isolated": "true"}
+    devices = {
+        "root": {"type": "disk", "path": "/", "pool": settings.storage_pool},
+        # Restricted projects only allow NICs on managed networks, named by `network`.
+        "eth0": {"type": "nic", "network": settings.bridge, "name": "eth0"},
+    }
+    current = lxd.host.get_profile("default", project=project)
+    if current is not None and (current.config, current.devices) == (config, devices):
+        return  # a profile change makes LXD update every instance of the project
     lxd.host.put_profile(
         name="default",
         project=project,
         description="containervps tenant base: root disk, NIC on the VPS bridge, isolated idmap",
-        config={"security.idmap.isolated": "true"},
-        devices={
-            "root": {"type": "disk", "path": "/", "pool": settings.storage_pool},
-            # Restricted projects only allow NICs on managed networks, named by `network`.
-            "eth0": {"type": "nic", "network": settings.bridge, "name": "eth0"},
-        },
+        config=config,
+        devices=devices,
     )
 
 

@@ -6,9 +6,10 @@ VENV="${CONTAINERVPS_VENV:-$REPO/.venv}"
 CVPS="$VENV/bin/containervps"
 PACKAGES=(
   lxd lxd-client lxcfs btrfs-progs dnsmasq-base squashfs-tools   # LXD and its storage/network
+  nftables                                                       # LXD's NAT rules (SSH forwards)
   debootstrap busybox-static tar                                 # offline image builds
   qemu-system-x86 qemu-utils linux-image-amd64 cpio              # full VMs for the benchmark
-  docker.io iptables nftables                                           # app containers for the benchmark
+  docker.io iptables                                             # app containers for the benchmark
   iproute2 openssh-client curl python3 python3-venv              # platform and tests
 )
 

@@ -33,6 +33,19 @@ def _in_parallel(work: Callable[[T], bool], items: Iterable[T], workers: int) ->
         return sum(pool.map(work, items))
 
 
+def _all_done(work: Callable[[T], object], items: Iterable[T], workers: int) -> int:
+    """How many of ``items`` ``work`` went through without a domain error."""
+
+    def attempt(item: T) -> bool:
+        try:
+            work(item)
+        except ContainerVpsError:
+            return False
+        return True
+
+    return _in_parallel(attempt, items, workers)
+
+
 def _ms(call: Callable[[], Any], samples: int) -> list[float]:
     times = []
     for _ in range(samples):
@@ -116,14 +129,7 @@ class ApiPath:
         return result
 
     def delete_all(self, made: list[int], *, workers: int) -> int:
-        def delete(sid: int) -> bool:
-            try:
-                self.api.delete_and_wait(sid)
-            except ContainerVpsError:
-                return False
-            return True
-
-        return _in_parallel(delete, made, workers)
+        return _all_done(self.api.delete_and_wait, made, workers)
 
 
 def _ssh_banner(host: str | None, port: int | None, timeout: float = 30.0) -> bool:
@@ -171,14 +177,7 @@ class RawPath:
         }
 
     def delete_all(self, made: list[str], *, workers: int) -> int:
-        def delete(name: str) -> bool:
-            try:
-                self.baseline.delete(name)
-            except ContainerVpsError:
-                return False
-            return True
-
-        return _in_parallel(delete, made, workers)
+        return _all_done(self.baseline.delete, made, workers)
 
 
 def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> list[str]:

@@ -84,6 +84,8 @@ def run_api_bench(
     )
     tenant_id, project = tenant.id, tenant.project
     direct = DirectBaseline(settings, lxd, project=project, plan=the_plan, image=image)
+    # Latency, not capacity, is measured: direct pylxd has no admission, so lift the vCPU
+    # overcommit that would otherwise refuse the 9th nano server on a 2-CPU host.
     api = ApiProcess(
         settings,
         tenant.token,

@@ -14,7 +14,7 @@ from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Plan, Server, utcnow
 from containervps.errors import ContainerVpsError, HostSetupError
-from containervps.lxd import Lxd, group_projects_prefix, pool_owner
+from containervps.lxd import Lxd, is_tenant_project, pool_owner
 from containervps.schemas.common import build
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.capacity.admission import reservation
@@ -73,9 +73,6 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
     left: list[str] = []
     project = tenants.get_tenant(settings, tenant_id).tenant.lxd_project
 
-    def tenants_own(name: str) -> bool:  # its project and its servers' group projects
-        return name == project or name.startswith(group_projects_prefix(project))
-
     def attempt(what: str, remove: Callable[[], None]) -> None:
         try:
             remove()
@@ -83,14 +80,14 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
             left.append(f"{what}: {exc.one_line()}")
 
     for inst in lxd.instances.everywhere():
-        if tenants_own(inst.project):
+        if is_tenant_project(project, inst.project):
             attempt(
                 f"instance {inst.project}/{inst.name}",
                 partial(lxd.instances.delete, name=inst.name, project=inst.project),
             )
     for pool in lxd.host.list_pools():
         owner = pool_owner(pool.name)
-        if owner is not None and tenants_own(owner[0]):
+        if owner is not None and is_tenant_project(project, owner[0]):
             attempt(f"pool {pool.name}", partial(lxd.host.delete_pool, pool.name))
     with session_scope(settings, immediate=True) as session:
         for row in session.exec(

@@ -23,7 +23,6 @@ from containervps.lxd import Lxd, instance_pool, pool_owner, storage_name
 
 PROJECT_PREFIX = "cvps-bench-"
 DISK_GIB = 2  # each container's root disk, as the nano plan's
-LXD_POOLS = Path("/var/lib/lxd/storage-pools")
 LXD_LOGS = Path("/var/log/lxd")
 
 
@@ -159,7 +158,7 @@ class LxdRunner:
     def iops(self, rec: InstanceRecord, *, writes: int) -> dict[str, Any] | None:
         seconds = timed(self._exec, rec, iops_command(writes, "/root/.cvps-bench-iops"))
         seconds -= self.probe(rec)
-        host_dir = LXD_POOLS / self._pool(rec.name) / "containers"
+        host_dir = self.lxd.host.pool_dir(self._pool(rec.name)) / "containers"
         host_dir /= storage_name(self.project, rec.name)
         return iops_result(inside_seconds=seconds, writes=writes, host_dir=host_dir)
 

@@ -12,8 +12,8 @@ from containervps.lxd.images import Images
 from containervps.lxd.instances import TAG_PREFIX, Instances
 from containervps.lxd.names import (
     group_project,
-    group_projects_prefix,
     instance_pool,
+    is_tenant_project,
     pool_owner,
     storage_name,
 )
@@ -46,8 +46,8 @@ __all__ = [
     "StoragePoolInfo",
     "connect",
     "group_project",
-    "group_projects_prefix",
     "instance_pool",
+    "is_tenant_project",
     "pool_owner",
     "storage_name",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from containervps.errors import LxdError, LxdNotFound
@@ -52,6 +53,10 @@ class HostObjects:
             if leftover.is_file() and leftover.stat().st_size == 0:
                 leftover.unlink()
             raise
+
+    def pool_dir(self, name: str) -> Path:
+        """Where LXD mounts a storage pool on this host (<LXD dir>/storage-pools/<name>)."""
+        return self.api.socket_path.parent / "storage-pools" / name
 
     def list_pools(self) -> list[StoragePoolInfo]:
         metas = self.api.request(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 __all__ = [
     "group_project",
-    "group_projects_prefix",
     "instance_pool",
+    "is_tenant_project",
     "pool_owner",
     "storage_name",
 ]
 
 SEPARATOR = "_"  # allowed in pool names, in neither project nor instance names
+GROUP_MARK = "-g"  # between a tenant's project name and the number of a further group
 
 
 def instance_pool(project: str, instance: str) -> str:
@@ -31,9 +32,10 @@ def storage_name(project: str, instance: str) -> str:
 
 def group_project(tenant_project: str, group: int) -> str:
     """The LXD project of one group of a tenant's servers: group 0 is the tenant's project."""
-    return tenant_project if group == 0 else f"{group_projects_prefix(tenant_project)}{group}"
+    return tenant_project if group == 0 else f"{tenant_project}{GROUP_MARK}{group}"
 
 
-def group_projects_prefix(tenant_project: str) -> str:
-    """What the names of a tenant's further group projects start with (and no other tenant's)."""
-    return f"{tenant_project}-g"
+def is_tenant_project(tenant_project: str, project: str) -> bool:
+    """Whether ``project`` is the tenant's own project or one of its group projects (no other
+    tenant's: "cvps-t-1-g2" is tenant 1's, "cvps-t-10" is not)."""
+    return project == tenant_project or project.startswith(f"{tenant_project}{GROUP_MARK}")

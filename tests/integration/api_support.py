@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
-from containervps.lxd import InstanceInfo, Lxd, group_projects_prefix
+from containervps.lxd import InstanceInfo, Lxd, is_tenant_project
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.tenancy import tenants, tokens
 from containervps.services.tenancy.tenants import default_quota
@@ -139,9 +139,4 @@ def server_project(settings: Settings, tenant: ApiTenant, name: str) -> str:
 
 def tenant_instances(lxd: Lxd, tenant: ApiTenant) -> list[InstanceInfo]:
     """Every instance in the tenant's project and its group projects."""
-    ours = group_projects_prefix(tenant.project)
-    return [
-        i
-        for i in lxd.instances.everywhere()
-        if i.project == tenant.project or i.project.startswith(ours)
-    ]
+    return [i for i in lxd.instances.everywhere() if is_tenant_project(tenant.project, i.project)]

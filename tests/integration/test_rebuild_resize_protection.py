@@ -210,8 +210,7 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
     if disk_layout == "per_server":  # a filesystem of the plan's size: `df /` shows it
         root_gib: RootGib = lambda df_gib: df_gib  # noqa: E731
     else:  # the shared pool's btrfs quota group holds the volume (df shows the pool)
-        volume = ready_host.api.socket_path.parent / "storage-pools" / cp_settings.storage_pool
-        volume = volume / "containers" / own_pool
+        volume = ready_host.host.pool_dir(cp_settings.storage_pool) / "containers" / own_pool
         root_gib = lambda _: _quota_group_gib(volume)  # noqa: E731
     nproc, mem, disk, booted = _sizes(client, h, sid, root_gib)
     assert (nproc, mem, disk) == (1, 256, 2)  # the nano plan, not the host

@@ -17,7 +17,7 @@ from containervps.bench.api_process import ApiProcess
 from containervps.bench.stats import percentile
 from containervps.config import Settings
 from containervps.errors import ContainerVpsError
-from containervps.lxd import Lxd, group_projects_prefix, pool_owner
+from containervps.lxd import Lxd, is_tenant_project, pool_owner
 from containervps.services.metering.sampling import sample_all
 from containervps.services.reconcile.reconciler import Reconciler
 from containervps.shell import run
@@ -186,7 +186,7 @@ def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> l
     those before the ramp."""
 
     def ours(name: str) -> bool:
-        return name == project or name.startswith(group_projects_prefix(project))
+        return is_tenant_project(project, name)
 
     left = [f"project {p}" for p in lxd.host.list_projects() if ours(p)]
     left += [
@@ -198,10 +198,12 @@ def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> l
         if (owner := pool_owner(p.name)) is not None and ours(owner[0])
     ]
     rules = run(["nft", "list", "table", "inet", "lxd"], what="list LXD's firewall rules")
+    # LXD names a forward's chains prert.<project>_<instance>.<device> (and out., pstrt.).
+    chains = (ln.strip().removeprefix("chain ") for ln in rules.splitlines())
     left += [
-        f"nft rule: {ln.strip()[:120]}"
-        for ln in rules.splitlines()
-        if f" prert.{project}" in ln or f" prert.{group_projects_prefix(project)}" in ln
+        f"nft chain: {c.rstrip(' {')}"
+        for c in chains
+        if c.startswith("prert.") and ours(c.removeprefix("prert.").partition("_")[0])
     ]
     if now_loops > loop_devices:
         left.append(f"{now_loops - loop_devices} loop devices more than before")

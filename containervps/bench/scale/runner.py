@@ -13,6 +13,7 @@ from containervps.bench import store
 from containervps.bench.api_baseline import DirectBaseline
 from containervps.bench.api_process import ApiProcess
 from containervps.bench.bench_tenant import make_bench_tenant, ready_plan, remove_bench_tenant
+from containervps.bench.lxd_runner import project_name
 from containervps.bench.scale.environment import ramp_env
 from containervps.bench.scale.model import PATHS, Ramp, ScaleRun, ScaleSpec
 from containervps.bench.scale.paths import ApiPath, RawPath, leftovers
@@ -147,7 +148,7 @@ class ScaleBenchmark:
     ) -> None:
         # Plain LXD at its best: one unrestricted project without limits (LXD skips its limit
         # checks there), the default project's images and profiles, the same instance config.
-        project = f"cvps-bench-{spec.run_id}-raw"
+        project = project_name(f"{spec.run_id}-raw")  # `bench clean RUN` finds it too
         self.lxd.host.put_project(
             name=project,
             config={"features.images": "false", "features.profiles": "false"},

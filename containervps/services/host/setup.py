@@ -26,8 +26,6 @@ MIN_BRIDGE_HOSTS = 1000
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
 
 
-# Server names are unique per tenant, not per host: bridge DNS records keyed by instance name
-# would make LXD refuse a second tenant's "web1" ("Instance DNS name ... already used").
 def _keys(config: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items())
 
@@ -215,7 +213,9 @@ class HostSetup:
         iface = validate_subnet(s.bridge_subnet)
         first, last = addresses.dhcp_range(s)
         # DHCP hands out only the top of the subnet; servers hold fixed addresses below it.
-        # No DNS: server names are per tenant.
+        # No DNS: server names are unique per tenant, not per host, and bridge DNS records keyed
+        # by instance name would make LXD refuse a second tenant's "web1" ("Instance DNS name
+        # ... already used").
         managed = {"dns.mode": "none", "ipv4.dhcp.ranges": f"{first}-{last}"}
         existing = self.lxd.host.get_network(s.bridge)
         if existing:

@@ -41,7 +41,7 @@ def _int(path: Path) -> int:
 
 def _shared_pool_usage(settings: Settings, lxd: Lxd) -> dict[str, int]:
     """Referenced bytes of every volume of the shared btrfs pool, by its path in the pool."""
-    mount = lxd.api.socket_path.parent / "storage-pools" / settings.storage_pool
+    mount = lxd.host.pool_dir(settings.storage_pool)
     out = run(["btrfs", "qgroup", "show", "-r", "--raw", str(mount)], what="read disk usage")
     usage = {}
     for line in out.splitlines()[2:]:  # qgroupid, referenced, exclusive, max referenced, path
@@ -54,7 +54,7 @@ def _shared_pool_usage(settings: Settings, lxd: Lxd) -> dict[str, int]:
 def _own_pool_usage(lxd: Lxd, pool: str) -> int:
     """Bytes used on a per-server pool's filesystem (statvfs of its mount)."""
     with contextlib.suppress(OSError):
-        st = os.statvfs(lxd.api.socket_path.parent / "storage-pools" / pool)
+        st = os.statvfs(lxd.host.pool_dir(pool))
         return (st.f_blocks - st.f_bfree) * st.f_frsize
     return 0
 

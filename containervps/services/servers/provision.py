@@ -92,17 +92,17 @@ def ensure_server_project(job: Job) -> None:
     with session_scope(job.settings) as session:
         quota = session.get(Quota, server.tenant_id)
     assert quota is not None
-
-    def ensure() -> None:
-        projects.ensure_project(
-            job.settings, lxd, tenant_id=server.tenant_id, project=server.lxd_project, quota=quota
-        )
-
     with _project_lock:
         if lxd.host.get_project(server.lxd_project) is not None:
             return  # another create of this process made it while we waited
         try:
-            ensure()
+            projects.ensure_project(
+                job.settings,
+                lxd,
+                tenant_id=server.tenant_id,
+                project=server.lxd_project,
+                quota=quota,
+            )
         except LxdError:
             if lxd.host.get_project(server.lxd_project) is None:
                 raise  # not a race with another process: a real failure

@@ -12,7 +12,7 @@ isolated idmap search) load one project per instance. Groups bound both.
 from __future__ import annotations
 
 from containervps.config import Settings
-from containervps.lxd import TAG_PREFIX, Lxd, group_projects_prefix
+from containervps.lxd import TAG_PREFIX, Lxd, is_tenant_project
 from containervps.schemas.quota import QuotaBase
 
 __all__ = ["ensure_project", "project_config", "tenant_projects"]
@@ -74,6 +74,5 @@ def ensure_project(
 def tenant_projects(lxd: Lxd, tenant_project: str, *, listed: list[str] | None = None) -> list[str]:
     """The tenant's projects in LXD (of ``listed``, when given): its own and its servers'
     group projects."""
-    prefix = group_projects_prefix(tenant_project)
     names = lxd.host.list_projects() if listed is None else listed
-    return [p for p in names if p == tenant_project or p.startswith(prefix)]
+    return [p for p in names if is_tenant_project(tenant_project, p)]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from containervps.errors import HostSetupError
+from containervps.private_paths import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ def spawn(
             start_new_session=detach,
             env=env,
         )
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as out:
+    private_dir(log_file.parent)
+    with private_file(log_file).open("ab") as out:
         return subprocess.Popen(
             list(cmd),
             stdout=out,

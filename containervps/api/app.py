@@ -29,6 +29,7 @@ from containervps.api.routes import (
     usage,
 )
 from containervps.config import Settings, get_settings
+from containervps.db.engine import scrub_wal
 from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
@@ -115,6 +116,7 @@ def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Ev
             log.warning("reconcile pass failed", extra={"error": exc.one_line()})
         except Exception:
             log.exception("reconcile pass crashed")
+        scrub_wal(settings)  # a password hash an action dropped while readers held the log
         interval = settings.reconcile_interval
         if interval <= 0 or stop.wait(interval):
             return

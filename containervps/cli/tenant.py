@@ -23,17 +23,23 @@ def _print(views: list[TenantView], json_out: bool, *, title: str) -> None:
         return
     common.print_table(
         title,
-        ["id", "name", "project", "servers", "vCPUs", "memory MiB", "disk GiB", "processes"],
+        [
+            "id",
+            "name",
+            "project",
+            "servers",
+            "vCPUs",
+            "memory MiB",
+            "disk GiB",
+            "processes",
+            "snapshots",
+        ],
         [
             (
                 v.tenant.id,
                 v.tenant.name,
                 v.tenant.lxd_project,
-                f"{v.usage.servers}/{v.quota.max_servers}",
-                f"{v.usage.vcpus}/{v.quota.max_vcpus}",
-                f"{v.usage.memory_mib}/{v.quota.max_memory_mib}",
-                f"{v.usage.disk_gib}/{v.quota.max_disk_gib}",
-                f"{v.usage.processes}/{v.quota.max_processes}",
+                *(f"{used}/{getattr(v.quota, f'max_{name}')}" for name, used in v.usage.items()),
             )
             for v in views
         ],

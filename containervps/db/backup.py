@@ -7,6 +7,7 @@ from pathlib import Path
 
 from containervps.config import Settings
 from containervps.errors import InvalidInput
+from containervps.private_paths import private_file
 
 __all__ = ["backup_database"]
 
@@ -24,7 +25,7 @@ def backup_database(settings: Settings, destination: Path) -> int:
     if destination.resolve() == source_path.resolve():
         raise InvalidInput("the backup must not overwrite the live database")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(destination.name + ".partial")
+    tmp = private_file(destination.with_name(destination.name + ".partial"))
     source = sqlite3.connect(source_path, timeout=30)
     target = sqlite3.connect(tmp)
     try:

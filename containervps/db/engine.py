@@ -15,6 +15,7 @@ from sqlmodel import Session, create_engine
 
 from containervps.config import Settings
 from containervps.errors import HostSetupError
+from containervps.private_paths import private_dir, private_file
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -25,6 +26,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is zeroed, not left in free space (secrets such as a password hash are
+    # dropped from rows once used; scrub_wal then empties the log that held their old pages).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -36,12 +40,29 @@ def _begin(conn: Any) -> None:
 def make_engine(url: str) -> Engine:
     """An engine; for SQLite the file's directory is created and pragmas are set per connection."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        private_dir(path.parent)
+        # SQLite gives its -wal and -shm files the database file's mode: 0600 covers all three.
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file == path or file.exists():
+                private_file(file)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url)
+
+
+def scrub_wal(settings: Settings) -> bool:
+    """Checkpoint the SQLite log into the database and truncate it, so that page versions
+    holding deleted secrets are gone; False while readers still need the log (a later call
+    retries)."""
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as conn:
+        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    return not busy
 
 
 @lru_cache

@@ -36,10 +36,11 @@ class Usage:
     memory_mib: int
     disk_gib: int
     processes: int
+    snapshots: int = 0  # of live servers; a new server or a resize asks for none
 
     @classmethod
     def zero(cls) -> Usage:
-        return cls(0, 0, 0, 0, 0)
+        return cls(0, 0, 0, 0, 0, 0)
 
     def items(self) -> list[tuple[str, int]]:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]

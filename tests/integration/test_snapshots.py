@@ -69,6 +69,11 @@ def test_snapshot_restore_puts_files_back_within_a_quota(
     r = client.post(base, json={"name": "s3"}, headers=h)
     assert r.status_code == 403 and r.json()["error"]["details"]["limit"] == "snapshots"
     assert len(client.get(base, headers=h).json()["snapshots"]) == 2
+    # The quota the API enforces is the one /v1/limits shows.
+    assert client.get("/v1/limits", headers=h).json()["limits"]["snapshots"] == {
+        "max": 2,
+        "used": 2,
+    }
     assert client.delete(f"{base}/{snap['id']}", headers=h).status_code == 204
     assert client.post(base, json={"name": "s3"}, headers=h).status_code == 201
     names = [s["name"] for s in client.get(base, headers=h).json()["snapshots"]]

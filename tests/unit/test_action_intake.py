@@ -13,6 +13,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Action
 from containervps.errors import Conflict, InvalidInput, Locked, NotFound
 from containervps.services.actions import store
+from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.servers import power
 from tests.unit.fakes import create, make_tenant
 
@@ -29,6 +30,31 @@ def test_idempotency_key_replays_and_rejects_a_different_request(db: Settings) -
         create(db, tenant_id, "two", idempotency_key="k1")
     with pytest.raises(Conflict):
         create(db, tenant_id, "one")  # the name is taken
+
+
+def test_a_replayed_keyless_create_shows_the_same_root_password_stored_nowhere(
+    db: Settings,
+) -> None:
+    tenant_id = make_tenant(db)
+    first = create(db, tenant_id, "pw", idempotency_key="replay-key-1")
+    again = create(db, tenant_id, "pw", idempotency_key="replay-key-1")
+    assert first.root_password and again.replayed
+    assert again.root_password == first.root_password
+    raw = (db.data_dir / "containervps.db").read_bytes()
+    raw += (db.data_dir / "containervps.db-wal").read_bytes()
+    assert first.root_password.encode() not in raw
+    assert b"replay-key-1" not in raw  # only the key's digest is kept
+
+
+def test_a_finished_create_leaves_no_password_hash_in_the_database_or_its_log(
+    db: Settings,
+) -> None:
+    accepted = create(db, make_tenant(db), "hash")
+    hashed = accepted.action.params[PASSWORD_HASH]
+    files = [db.data_dir / "containervps.db", db.data_dir / "containervps.db-wal"]
+    assert hashed.encode() in b"".join(f.read_bytes() for f in files)  # held while running
+    store.finish(db, accepted.action.id or 0, server_update={"status": "running"})
+    assert hashed.encode() not in b"".join(f.read_bytes() for f in files if f.exists())
 
 
 def test_actions_lock_and_tenant_scoping(db: Settings) -> None:

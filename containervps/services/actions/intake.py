@@ -15,6 +15,7 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, IdempotencyKey, Server
 from containervps.errors import Conflict, Locked
+from containervps.services.actions import replay
 from containervps.services.actions.commands import ActionStatus, Command
 from containervps.services.actions.store import this_runner
 from containervps.services.servers.queries import live_server
@@ -58,6 +59,8 @@ class Prepared:
     root_password: str | None = None
 
 
+SEALED_PASSWORD = "sealed_root_password"
+
 # (session, the live server or None for a create) -> what the action needs
 Prepare = Callable[[Session, Server | None], Prepared]
 
@@ -78,9 +81,10 @@ def ensure_idle(session: Session, server_id: int) -> None:
 def _replay(session: Session, request: ActionRequest, tenant_id: int) -> Accepted | None:
     if not request.idempotency_key:
         return None
+    key = request.idempotency_key
     row = session.exec(
         select(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == request.idempotency_key
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == replay.key_digest(key)
         )
     ).first()
     if row is None:
@@ -88,13 +92,15 @@ def _replay(session: Session, request: ActionRequest, tenant_id: int) -> Accepte
     if row.request_hash != request.hash:
         raise Conflict(
             "this Idempotency-Key was used for a different request",
-            details={"idempotency_key": request.idempotency_key},
+            details={"idempotency_key": key},
             resolution="use a new key for a new request",
         )
     server = session.get(Server, row.response["server_id"])
     action = session.get(Action, row.response["action_id"])
     assert server is not None and action is not None
-    return Accepted(server, action, replayed=True)
+    sealed = row.response.get(SEALED_PASSWORD)
+    password = replay.open_password(sealed, key=key, scope=request.hash) if sealed else None
+    return Accepted(server, action, replayed=True, root_password=password)
 
 
 def replayed(settings: Settings, request: ActionRequest) -> Accepted | None:
@@ -148,14 +154,20 @@ def _accept(
     )
     session.add(action)
     session.flush()
-    if request.idempotency_key:
+    key = request.idempotency_key
+    if key:
+        response: dict[str, Any] = {"server_id": server.id, "action_id": action.id}
+        if prepared.root_password:  # a repeat of this create shows the same password
+            response[SEALED_PASSWORD] = replay.seal_password(
+                prepared.root_password, key=key, scope=request.hash
+            )
         session.add(
             IdempotencyKey(
                 tenant_id=server.tenant_id,
-                key=request.idempotency_key,
+                key=replay.key_digest(key),
                 request_hash=request.hash,
                 status_code=202,
-                response={"server_id": server.id, "action_id": action.id},
+                response=response,
             )
         )
     return Accepted(server, action, root_password=prepared.root_password)

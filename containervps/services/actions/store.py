@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -10,10 +11,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
-from containervps.db.engine import session_scope
+from containervps.db.engine import scrub_wal, session_scope
 from containervps.db.models import Action, Server, utcnow
 from containervps.errors import NotFound
 from containervps.services.actions.commands import PASSWORD_HASH, ActionStatus
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "finish",
@@ -127,7 +130,8 @@ def finish(
         if action is None:
             raise NotFound(f"action {action_id} not found")
         action.finished = utcnow()
-        if PASSWORD_HASH in action.params:  # kept only while the action may still need it
+        had_secret = PASSWORD_HASH in action.params  # kept only while the action needs it
+        if had_secret:
             action.params = {k: v for k, v in action.params.items() if k != PASSWORD_HASH}
         if error is None:
             action.status, action.progress = ActionStatus.SUCCESS, 100
@@ -141,5 +145,7 @@ def finish(
                 for key, value in server_update.items():
                     setattr(server, key, value)
                 session.add(server)
+    if had_secret and not scrub_wal(settings):
+        log.info("database log in use; the reconciler loop empties it", extra={"action": action_id})
     _notify_finished()
     return action

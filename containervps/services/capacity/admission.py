@@ -14,7 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from containervps.config import Settings
-from containervps.db.models import Plan, Quota, Server
+from containervps.db.models import Plan, Quota, Server, Snapshot
 from containervps.errors import ResourceLimitExceeded, ResourceUnavailable
 from containervps.lxd import Lxd
 from containervps.schemas.quota import Usage
@@ -41,18 +41,26 @@ def reservation(plan: Plan | Server, *, servers: int = 1) -> Usage:
 
 
 def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
-    """Resources held by live servers (all tenants when ``tenant_id`` is None)."""
-    query = sa_select(
+    """Resources held by live servers and their snapshots (all tenants when ``tenant_id`` is
+    None)."""
+    live = col(Server.deleted_at).is_(None)
+    servers = sa_select(
         func.count(col(Server.id)),
         func.coalesce(func.sum(Server.vcpus), 0),
         func.coalesce(func.sum(Server.memory_mib), 0),
         func.coalesce(func.sum(Server.disk_gib), 0),
         func.coalesce(func.sum(Server.processes), 0),
-    ).where(col(Server.deleted_at).is_(None))
+    ).where(live)
+    snapshots = (
+        sa_select(func.count(col(Snapshot.id)))
+        .join(Server, col(Server.id) == col(Snapshot.server_id))
+        .where(live)
+    )
     if tenant_id is not None:
-        query = query.where(col(Server.tenant_id) == tenant_id)
-    row = session.execute(query).one()
-    return Usage(*(int(v) for v in row))
+        servers = servers.where(col(Server.tenant_id) == tenant_id)
+        snapshots = snapshots.where(col(Snapshot.tenant_id) == tenant_id)
+    row = session.execute(servers).one()
+    return Usage(*(int(v) for v in row), snapshots=int(session.execute(snapshots).scalar_one()))
 
 
 def _mem_total_mib() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
@@ -19,6 +18,7 @@ from containervps.errors import (
 )
 from containervps.lxd import Lxd
 from containervps.services.actions.intake import ensure_idle
+from containervps.services.capacity.admission import usage
 from containervps.services.servers.queries import live_server
 from containervps.services.servers.states import ACTIVE, check_state
 
@@ -31,15 +31,6 @@ __all__ = [
 ]
 
 SNAPSHOT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-def _held(session: Session, tenant_id: int) -> int:
-    query = (
-        select(func.count(col(Snapshot.id)))
-        .join(Server, col(Server.id) == col(Snapshot.server_id))
-        .where(Snapshot.tenant_id == tenant_id, col(Server.deleted_at).is_(None))
-    )
-    return int(session.exec(query).one())
 
 
 def _usable(session: Session, *, server_id: int, tenant_id: int | None) -> Server:
@@ -62,7 +53,7 @@ def create_snapshot(
         server = _usable(session, server_id=server_id, tenant_id=tenant_id)
         quota = session.get(Quota, server.tenant_id)
         assert quota is not None
-        held = _held(session, server.tenant_id)
+        held = usage(session, tenant_id=server.tenant_id).snapshots
         if held + 1 > quota.max_snapshots:
             raise ResourceLimitExceeded(
                 f"quota exceeded: {held + 1} snapshots, the limit is {quota.max_snapshots}",

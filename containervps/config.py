@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 64 * 1024  # larger request bodies get 413
     api_rate_limit_per_hour: int = 3600  # requests per tenant (or admin token); 0: no limit
     api_max_wait_seconds: float = 60.0  # upper bound of an action long poll
+    # Wrong bearer tokens from one client address: past this many within the window, that
+    # address gets 429 without its token being checked (0: no throttle).
+    api_auth_max_failures: int = 20
+    api_auth_failure_window_seconds: float = 300.0
+    # Requests one tenant may hold open at once (0: no cap); past a cap: 429 naming it.
+    api_max_concurrent_long_polls: int = 4
+    api_max_concurrent_execs: int = 4
+    api_max_concurrent_consoles: int = 4
+    # Threads for exec and console streams, apart from the pool serving every other request.
+    api_guest_threads: int = 64
 
     # Control plane: tenants, capacity, actions, reconciler
     tenant_project_prefix: str = "cvps-t-"  # LXD project of tenant 7: "cvps-t-7"
@@ -89,9 +99,11 @@ class Settings(BaseSettings):
     default_max_processes: int = 5000
     default_max_snapshots: int = 10  # snapshots a tenant may keep over all its servers
 
-    # Reaching a VPS: a host TCP port per server forwarded to its port 22 by an LXD proxy device
-    # in NAT mode (kernel DNAT, no process per server). Empty: the bridge's gateway address.
+    # Reaching a VPS: a host TCP port per server forwarded to its port 22 by kernel DNAT, one
+    # element of the platform's own nftables map per server (services/servers/ssh_forwards.py).
+    # Empty: the bridge's gateway address.
     ssh_listen_address: str = ""
+    ssh_forward_table: str = "containervps"  # the nftables table (ip family) holding them
     ssh_port_min: int = 42000
     ssh_port_max: int = 42999
     root_password_length: int = 20  # generated when a server is created without SSH keys

@@ -25,6 +25,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[
     mp = pytest.MonkeyPatch()
     mp.setenv("CONTAINERVPS_DATA_DIR", str(data_dir))
     mp.setenv("CONTAINERVPS_TENANT_PROJECT_PREFIX", f"cvpstest-{run_id}-t")
+    mp.setenv("CONTAINERVPS_SSH_FORWARD_TABLE", f"cvpstest-{run_id}")  # ports of this run's DB
     get_settings.cache_clear()
     yield get_settings()
     mp.undo()

@@ -19,7 +19,7 @@ class DirectBaseline:
 
     The same host-wide create lock as the control plane (LXD's idmap race), no more, and the
     same limits and disk layout (`disk_layout`: the shared pool, or a pool per container). No
-    SSH forward: a server's is a NAT proxy device, kernel rules with no process.
+    SSH forward: a server's is one element of the platform's nftables map, not an LXD object.
     """
 
     def __init__(self, settings: Settings, lxd: Lxd, *, project: str, plan: Plan, image: str):

@@ -171,6 +171,20 @@ class Instances:
             "patch", f"/instances/{name}", project=project, json=body, what=f"update {name}"
         )
 
+    def remove_device(self, *, name: str, project: str, device: str) -> None:
+        """Drop one device of the instance's own (a PATCH cannot remove; a PUT replaces)."""
+        meta = self.api.request(
+            "get", f"/instances/{name}", project=project, what=f"read instance {name}"
+        )
+        if device not in meta.get("devices", {}):
+            return
+        keep = ("architecture", "config", "ephemeral", "profiles", "description")
+        body = {key: meta[key] for key in keep if key in meta}
+        body["devices"] = {k: v for k, v in meta["devices"].items() if k != device}
+        self.api.request(
+            "put", f"/instances/{name}", project=project, json=body, what=f"update {name}"
+        )
+
     def delete(self, *, name: str, project: str, force: bool = True) -> None:
         """Delete an instance (stopping it first when ``force``); absent is fine."""
         try:

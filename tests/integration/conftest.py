@@ -17,6 +17,8 @@ from containervps.db import migrate
 from containervps.lxd import Lxd, connect
 from containervps.services.host.setup import HostSetup
 from containervps.services.images.service import ImageService
+from containervps.services.servers import ssh_forwards
+from containervps.shell import probe, run
 from tests.integration.api_support import TEST_ENV
 
 TEST_PROJECT_PREFIX = "cvpstest-"
@@ -55,10 +57,25 @@ def lxd(settings: Settings, run_id: str) -> Iterator[Lxd]:
     for pool in client.host.list_pools():
         if pool.name.startswith(TEST_PROJECT_PREFIX) and pool.name.split("_")[0] not in projects:
             client.host.delete_pool(pool.name)
+    _drop_stale_forward_tables(client)
     yield client
     for project in client.host.list_projects():
         if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):
             delete_project(client, project)
+    ssh_forwards.drop_table(settings)
+
+
+def _drop_stale_forward_tables(lxd: Lxd) -> None:
+    """SSH forward tables of test runs that left no project behind (a stale table could send
+    a port another run reuses to an address of its own)."""
+    runs = {p.removeprefix(TEST_PROJECT_PREFIX)[:6] for p in lxd.host.list_projects()}
+    for line in run(["nft", "list", "tables"], what="list nftables tables").splitlines():
+        table = line.split()[-1]
+        if (
+            table.startswith(TEST_PROJECT_PREFIX)
+            and table.removeprefix(TEST_PROJECT_PREFIX) not in runs
+        ):
+            probe(["nft", "delete", "table", "ip", table])
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from containervps.config import Settings
+from containervps.errors import LxdError
 from containervps.lxd import Lxd
 from containervps.services.reconcile import Reconciler
+from containervps.services.servers import ssh_forwards
 from tests.integration.api_support import make_tenant, server_project, wait_action
 from tests.integration.ssh_support import build_deb, make_key, ssh, wait_for_ssh
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
-
-PROJECT_KEYS_ADDED = ("restricted.devices.proxy", "restricted.snapshots")
 
 
 def _cmdlines() -> list[bytes]:
@@ -105,14 +105,11 @@ def test_root_over_ssh_installs_a_package_and_restarts_sshd(
     assert cp_settings.ssh_port_min <= port <= cp_settings.ssh_port_max
     assert server["ssh"]["host"] == cp_settings.ssh_address == "10.213.0.1"  # bridge gateway
     inst = ready_host.instances.get(name=name, project=server_project(cp_settings, tenant, name))
-    # A NAT forward to the fixed address the 202 answer already showed: no forkproxy process.
+    # A kernel DNAT to the fixed address the 202 answer already showed: one element of the
+    # platform's nftables map, no LXD device, no process.
     assert server["public_net"]["ipv4"] == inst.devices["eth0"]["ipv4.address"]
-    assert inst.devices["ssh"] == {
-        "type": "proxy",
-        "nat": "true",
-        "listen": f"tcp:10.213.0.1:{port}",
-        "connect": f"tcp:{server['public_net']['ipv4']}:22",
-    }
+    assert (ssh_forwards.forwards(cp_settings) or {})[port] == server["public_net"]["ipv4"]
+    assert "ssh" not in inst.devices
     assert not [c for c in _cmdlines() if b"forkproxy" in c and name.encode() in c]
 
     wait_for_ssh(port, key=good)
@@ -187,24 +184,45 @@ def test_ports_are_unique_and_freed_on_delete(
     assert c["ssh"]["port"] == a["ssh"]["port"]  # the lowest free port again
 
 
-def test_reconciler_gives_old_tenant_projects_what_ssh_ports_need(
-    cp_settings: Settings, ready_host: Lxd
+def test_projects_refuse_what_the_platform_never_sets_and_old_servers_are_moved_over(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd
 ) -> None:
     tenant = make_tenant(cp_settings, ready_host, "upgrade")
-    config = ready_host.host.get_project(tenant.project)
-    assert config is not None and config["restricted.devices.proxy"] == "allow"
-    # A project made by an older version: proxy devices and snapshots blocked (LXD's default).
-    old = {k: v for k, v in config.items() if k not in PROJECT_KEYS_ADDED}
-    ready_host.host.put_project(name=tenant.project, config=old, description="old")
-    assert "restricted.devices.proxy" not in (ready_host.host.get_project(tenant.project) or {})
+    name = f"old-{secrets.token_hex(3)}"
+    server = _create(client, tenant.headers, {"name": name, "plan": "nano", "image": "busybox"})
+    sid, port = server["server"]["id"], server["server"]["ssh"]["port"]
+    ipv4 = server["server"]["public_net"]["ipv4"]
+    project = server_project(cp_settings, tenant, name)
+    old_device = {"type": "proxy", "nat": "true", "listen": f"tcp:10.213.0.1:{port}"}
+    old_device["connect"] = f"tcp:{ipv4}:22"
 
-    findings = Reconciler(cp_settings, ready_host).run()
-    assert any(
-        f.kind == "project_config" and f.target == f"tenant:{tenant.id}" and f.applied
-        for f in findings
-    )
-    fixed = ready_host.host.get_project(tenant.project) or {}
-    assert {k: fixed.get(k) for k in PROJECT_KEYS_ADDED} == dict.fromkeys(
-        PROJECT_KEYS_ADDED, "allow"
-    )
-    assert not [f for f in Reconciler(cp_settings, ready_host).run() if f.kind == "project_config"]
+    # LXD itself refuses proxy devices and shared idmaps in a tenant's project.
+    with pytest.raises(LxdError, match="Proxy devices are forbidden"):
+        ready_host.instances.update(name=name, project=project, devices={"ssh": old_device})
+    with pytest.raises(LxdError, match="Non-isolated containers are forbidden"):
+        ready_host.instances.update(
+            name=name, project=project, config={"security.idmap.isolated": "false"}
+        )
+
+    # What an older version made: proxy devices allowed and one per server; and a host that
+    # lost the platform's forwards (a reboot flushes nftables).
+    config = ready_host.host.get_project(project) or {}
+    older = {**config, "restricted.devices.proxy": "allow"}
+    older["restricted.containers.privilege"] = "unprivileged"
+    ready_host.host.put_project(name=project, config=older, description="old")
+    ready_host.instances.update(name=name, project=project, devices={"ssh": old_device})
+    ssh_forwards.remove(cp_settings, port=port)
+    assert port not in (ssh_forwards.forwards(cp_settings) or {})
+
+    applied = {(f.kind, f.target) for f in Reconciler(cp_settings, ready_host).run() if f.applied}
+    assert {("ssh_forward", f"server:{sid}"), ("ssh_forward", "host")} <= applied
+    assert ("project_config", f"tenant:{tenant.id}") in applied
+    assert "ssh" not in ready_host.instances.get(name=name, project=project).devices
+    fixed = ready_host.host.get_project(project) or {}
+    assert fixed["restricted.devices.proxy"] == "block"
+    assert fixed["restricted.containers.privilege"] == "isolated"
+    assert (ssh_forwards.forwards(cp_settings) or {})[port] == ipv4
+    again = Reconciler(cp_settings, ready_host).run()
+    assert not [f for f in again if f.kind in ("project_config", "ssh_forward")]
+    r = client.post(f"/v1/servers/{sid}/exec", json={"command": "echo ok"}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["exec"]["stdout"] == "ok\n"

@@ -20,7 +20,7 @@ from containervps.errors import ContainerVpsError
 from containervps.lxd import Lxd, is_tenant_project, pool_owner
 from containervps.services.metering.sampling import sample_all
 from containervps.services.reconcile.reconciler import Reconciler
-from containervps.shell import run
+from containervps.services.servers import ssh_forwards
 
 __all__ = ["ApiPath", "RawPath", "leftovers"]
 
@@ -180,10 +180,12 @@ class RawPath:
         return _all_done(self.baseline.delete, made, workers)
 
 
-def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> list[str]:
+def leftovers(
+    settings: Settings, lxd: Lxd, project: str, *, loop_devices: int, now_loops: int
+) -> list[str]:
     """What is left of a ramp once it is cleaned up: its projects (the tenant's and its group
-    projects), their instances and disk pools, NAT rules naming them, loop devices beyond
-    those before the ramp."""
+    projects), their instances and disk pools, SSH forwards no live server holds, loop devices
+    beyond those before the ramp."""
 
     def ours(name: str) -> bool:
         return is_tenant_project(project, name)
@@ -197,14 +199,9 @@ def leftovers(lxd: Lxd, project: str, *, loop_devices: int, now_loops: int) -> l
         for p in lxd.host.list_pools()
         if (owner := pool_owner(p.name)) is not None and ours(owner[0])
     ]
-    rules = run(["nft", "list", "table", "inet", "lxd"], what="list LXD's firewall rules")
-    # LXD names a forward's chains prert.<project>_<instance>.<device> (and out., pstrt.).
-    chains = (ln.strip().removeprefix("chain ") for ln in rules.splitlines())
-    left += [
-        f"nft chain: {c.rstrip(' {')}"
-        for c in chains
-        if c.startswith("prert.") and ours(c.removeprefix("prert.").partition("_")[0])
-    ]
+    wanted = ssh_forwards.wanted(settings)
+    held = ssh_forwards.forwards(settings) or {}
+    left += [f"SSH forward {port} -> {ipv4}" for port, ipv4 in held.items() if port not in wanted]
     if now_loops > loop_devices:
         left.append(f"{now_loops - loop_devices} loop devices more than before")
     return left

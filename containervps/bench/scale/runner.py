@@ -186,9 +186,8 @@ class ScaleBenchmark:
 
     def _leftovers(self, ramp: Ramp, project: str) -> list[str]:
         loops = int(ramp.baseline.get("loop_devices", 0))
-        return leftovers(
-            self.lxd, project, loop_devices=loops, now_loops=host_figures(settle_s=0).loop_devices
-        )
+        now = host_figures(settle_s=0).loop_devices
+        return leftovers(self.base_settings, self.lxd, project, loop_devices=loops, now_loops=now)
 
 
 def _now() -> str:

@@ -59,8 +59,10 @@ def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
     if tenant_id is not None:
         servers = servers.where(col(Server.tenant_id) == tenant_id)
         snapshots = snapshots.where(col(Snapshot.tenant_id) == tenant_id)
-    row = session.execute(servers).one()
-    return Usage(*(int(v) for v in row), snapshots=int(session.execute(snapshots).scalar_one()))
+    count, vcpus, memory_mib, disk_gib, processes = (int(v) for v in session.execute(servers).one())
+    return Usage(
+        count, vcpus, memory_mib, disk_gib, processes, int(session.execute(snapshots).scalar_one())
+    )
 
 
 def _mem_total_mib() -> int:

@@ -22,6 +22,7 @@ from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
 from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
+from containervps.services.servers import ssh_forwards
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 from containervps.services.servers.teardown import rollback_create
 from containervps.services.tenancy.projects import ensure_project, project_config, tenant_projects
@@ -51,8 +52,11 @@ class Reconciler:
         """One full pass; with ``dry_run`` nothing changes and findings say what would."""
         findings = self._interrupted(dry_run)
         findings += self._pending_rollbacks(dry_run)
-        findings += self._project_configs(dry_run)
         instances = self._instances()
+        # Proxy devices of older versions go before their projects are told to block them.
+        findings += self._old_ssh_devices(instances, dry_run)
+        findings += self._project_configs(dry_run)
+        findings += self._ssh_forwards(dry_run)
         findings += self._drift(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
@@ -137,7 +141,7 @@ class Reconciler:
         listed = self.lxd.host.list_projects()
         for tenant, quota in rows:
             assert tenant.id is not None
-            wanted = project_config(tenant.id, quota)
+            wanted = project_config(tenant.id, quota, network=self.settings.bridge)
             # A missing project is recreated by the next create that needs it.
             for project in tenant_projects(self.lxd, tenant.lxd_project, listed=listed):
                 current = self.lxd.host.get_project(project) or {}
@@ -152,6 +156,32 @@ class Reconciler:
                     Finding("project_config", target, f"{project} config updated", not dry_run)
                 )
         return findings
+
+    def _old_ssh_devices(
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+    ) -> list[Finding]:
+        """Servers of older versions reached SSH through an LXD proxy device named ``ssh``."""
+        findings = []
+        for (project, name), inst in instances.items():
+            if inst.tag("server_id") is None or inst.devices.get("ssh", {}).get("type") != "proxy":
+                continue
+            if not dry_run:
+                self.lxd.instances.remove_device(name=name, project=project, device="ssh")
+            target = f"server:{inst.tag('server_id')}"
+            detail = "SSH proxy device replaced by the platform's forward"
+            findings.append(Finding("ssh_forward", target, detail, not dry_run))
+        return findings
+
+    def _ssh_forwards(self, dry_run: bool) -> list[Finding]:
+        """The kernel's SSH forwards are the database's (lost on a host reboot, for example)."""
+        wanted, held = ssh_forwards.wanted(self.settings), ssh_forwards.forwards(self.settings)
+        if held == wanted:
+            return []
+        if not dry_run:
+            ssh_forwards.sync(self.settings)
+        drift = len(set((held or {}).items()) ^ set(wanted.items()))
+        detail = "table missing" if held is None else f"{drift} forwards differed"
+        return [Finding("ssh_forward", "host", f"{detail}; reloaded", not dry_run)]
 
     # --- LXD view ---------------------------------------------------------------------------
     def _projects(self) -> set[str]:

@@ -23,7 +23,6 @@ __all__ = [
     "install_access",
     "new_root_password",
     "set_root_password",
-    "ssh_proxy_device",
 ]
 
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -60,20 +59,6 @@ def allocate_ssh_port(session: Session, settings: Settings) -> int:
         },
         resolution="the operator can widen CONTAINERVPS_SSH_PORT_MIN/MAX",
     )
-
-
-def ssh_proxy_device(settings: Settings, port: int, ipv4: str) -> dict[str, str]:
-    """An LXD proxy device in NAT mode: host address:port -> the VPS's ``ipv4``:22.
-
-    Kernel DNAT rules, no forkproxy process, and the traffic crosses the VPS's interface (so it
-    is shaped and metered like any other).
-    """
-    return {
-        "type": "proxy",
-        "nat": "true",
-        "listen": f"tcp:{settings.ssh_address}:{port}",
-        "connect": f"tcp:{ipv4}:22",
-    }
 
 
 def new_root_password(settings: Settings) -> tuple[str, str]:

@@ -46,7 +46,7 @@ def request_delete(
 
 
 def run(job: Job) -> Action:
-    delete_instance_and_disk(job.lxd, job.server)
+    delete_instance_and_disk(job.settings, job.lxd, job.server)
     forget_snapshots(job.settings, job.server_id)
     return finish(
         job.settings,

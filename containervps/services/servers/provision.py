@@ -11,7 +11,7 @@ from containervps.db.models import Quota, Server
 from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
-from containervps.services.servers import access, addresses, disks
+from containervps.services.servers import access, addresses, disks, ssh_forwards
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import projects
@@ -30,7 +30,7 @@ def create_instance(job: Job, *, image: str) -> str:
     pool = disks.ensure_disk(settings, lxd, server)
     config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge, ipv4=ipv4)
     if server.ssh_port:
-        devices["ssh"] = access.ssh_proxy_device(settings, server.ssh_port, ipv4)
+        ssh_forwards.put(settings, port=server.ssh_port, ipv4=ipv4)
     info = lxd.instances.create(
         name=server.lxd_name,
         project=server.lxd_project,

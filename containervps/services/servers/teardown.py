@@ -10,7 +10,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server, utcnow
 from containervps.errors import ContainerVpsError, LxdNotFound
 from containervps.lxd import Lxd
-from containervps.services.servers import disks
+from containervps.services.servers import disks, ssh_forwards
 from containervps.services.servers.states import STATUS_FROM_LXD, ServerState
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,14 @@ def is_ours(lxd: Lxd, server: Server) -> bool | None:
     return inst.tag("server_id") == str(server.id)
 
 
-def delete_instance_and_disk(lxd: Lxd, server: Server) -> None:
-    """Delete the server's instance (only if tagged as ours), then its disk pool."""
+def delete_instance_and_disk(settings: Settings, lxd: Lxd, server: Server) -> None:
+    """Delete the server's instance (only if tagged as ours), its disk pool and SSH forward."""
     if is_ours(lxd, server):
         lxd.operations.wait_idle(name=server.lxd_name, project=server.lxd_project)
         lxd.instances.delete(name=server.lxd_name, project=server.lxd_project, force=True)
     disks.delete_disk(lxd, server)
+    if server.ssh_port:
+        ssh_forwards.remove(settings, port=server.ssh_port)
 
 
 def instance_status(lxd: Lxd, server: Server) -> ServerState:
@@ -56,7 +58,7 @@ def mark(settings: Settings, server_id: int | None, *, status: ServerState, deta
 def rollback_create(settings: Settings, lxd: Lxd, server: Server, *, reason: str) -> bool:
     """Delete this server's instance (only if tagged as ours) and free its quota."""
     try:
-        delete_instance_and_disk(lxd, server)
+        delete_instance_and_disk(settings, lxd, server)
     except ContainerVpsError as exc:
         log.warning("rollback pending", extra={"server": server.id, "error": exc.one_line()})
         mark(settings, server.id, status=ServerState.ERROR, detail=f"rollback pending: {reason}")

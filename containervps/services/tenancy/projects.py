@@ -18,18 +18,26 @@ from containervps.schemas.quota import QuotaBase
 __all__ = ["ensure_project", "project_config", "tenant_projects"]
 
 
-def project_config(tenant_id: int, quota: QuotaBase) -> dict[str, str]:
-    """Restricted-project config: unprivileged only, no nesting/low-level, quota as limits."""
+def project_config(tenant_id: int, quota: QuotaBase, *, network: str) -> dict[str, str]:
+    """Restricted-project config: what the platform itself uses and nothing else, the quota
+    as limits. Tenants have no LXD access; these are the kernel-side second layer."""
     return {
         "features.images": "false",  # share the default project's images
         "features.profiles": "true",  # LXD requires own profiles for a restricted project
         "restricted": "true",
         "restricted.containers.nesting": "block",
-        "restricted.containers.privilege": "unprivileged",
+        # Containers only, each with an idmap of its own: LXD refuses
+        # security.idmap.isolated=false, privileged containers and VMs.
+        "restricted.containers.privilege": "isolated",
+        "limits.virtual-machines": "0",
         "restricted.containers.lowlevel": "block",
-        # The platform adds one proxy device per server (its forwarded SSH port); tenants have
-        # no LXD access, so they cannot add their own.
-        "restricted.devices.proxy": "allow",
+        "restricted.containers.interception": "block",
+        # SSH forwards are the platform's own nftables map (ssh_forwards.py), not devices.
+        "restricted.devices.proxy": "block",
+        "restricted.devices.disk": "managed",  # root disks on a pool; no host paths
+        "restricted.devices.nic": "managed",
+        "restricted.backups": "block",
+        "restricted.cluster.target": "block",
         # Blocked by default in restricted projects; the platform counts them per tenant.
         "restricted.snapshots": "allow",
         "limits.instances": str(quota.max_servers),
@@ -37,6 +45,7 @@ def project_config(tenant_id: int, quota: QuotaBase) -> dict[str, str]:
         "limits.memory": f"{quota.max_memory_mib}MiB",
         "limits.disk": f"{quota.max_disk_gib}GiB",
         "limits.processes": str(quota.max_processes),
+        "restricted.networks.access": network,  # the VPS bridge only
         TAG_PREFIX + "tenant_id": str(tenant_id),
     }
 
@@ -50,7 +59,7 @@ def ensure_project(
     existing = lxd.host.get_project(project) or {}
     lxd.host.put_project(
         name=project,
-        config={**existing, **project_config(tenant_id, quota)},
+        config={**existing, **project_config(tenant_id, quota, network=settings.bridge)},
         description=f"containervps tenant {tenant_id}",
     )
     config = {"security.idmap.isolated": "true"}

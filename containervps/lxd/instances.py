@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from containervps.errors import LxdError, LxdNotFound
 from containervps.lxd.client import LxdApi
+from containervps.lxd.idmaps import in_subuid_range
 from containervps.lxd.locks import instance_create_lock
 from containervps.lxd.types import ExecResult, InstanceInfo, InstanceState
 
 TAG_PREFIX = "user.containervps."
+IDMAP_ATTEMPTS = 3  # LXD 5.0.2 hands out an unusable map now and then (idmaps.py)
+
+log = logging.getLogger(__name__)
 
 
 def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
@@ -66,26 +71,39 @@ class Instances:
         """Create a container from a local image alias or fingerprint (optionally start it)."""
         full_config = dict(config or {})
         full_config.update({TAG_PREFIX + k: v for k, v in (tags or {}).items()})
+        body = {
+            "name": name,
+            "type": "container",
+            "source": {"type": "image", "alias": image}
+            if len(image) != 64
+            else {"type": "image", "fingerprint": image},
+            "profiles": profiles,
+            "config": full_config,
+            "devices": devices or {},
+        }
         with instance_create_lock(self.create_lock):  # see locks.py: idmap allocation race
-            self.api.request(
-                "post",
-                "/instances",
-                project=project,
-                json={
-                    "name": name,
-                    "type": "container",
-                    "source": {"type": "image", "alias": image}
-                    if len(image) != 64
-                    else {"type": "image", "fingerprint": image},
-                    "profiles": profiles,
-                    "config": full_config,
-                    "devices": devices or {},
-                },
-                what=f"create instance {name}",
-            )
+            for _ in range(IDMAP_ATTEMPTS):
+                self.api.request(
+                    "post", "/instances", project=project, json=body, what=f"create instance {name}"
+                )
+                info = self.get(name=name, project=project)
+                if in_subuid_range(info.config):
+                    break
+                log.warning(
+                    "LXD gave an idmap outside root's subuid range; making the container again",
+                    extra={"instance": name, "base": info.config.get("volatile.idmap.base")},
+                )
+                self.delete(name=name, project=project)
+            else:
+                raise LxdError(
+                    f"create instance {name}: LXD gave it an idmap outside root's subuid range "
+                    f"{IDMAP_ATTEMPTS} times",
+                    resolution="see `containervps host check` (subuid range); retry the create",
+                )
         if start:
             self.set_state(name=name, project=project, action="start")
-        return self.get(name=name, project=project)
+            info = self.get(name=name, project=project)
+        return info
 
     def get(self, *, name: str, project: str) -> InstanceInfo:
         meta = self.api.request(

@@ -9,14 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from containervps import __version__
 from containervps.api import health
-from containervps.api.errors import error_response, install_error_handlers
+from containervps.api.auth import Authenticate
+from containervps.api.errors import CatchAll, error_response, install_error_handlers
+from containervps.api.fair_share import FairShare
+from containervps.api.openapi import install_openapi
 from containervps.api.routes import (
     actions,
     admin,
@@ -38,9 +41,23 @@ from containervps.services.metering import rollups
 from containervps.services.metering import usage as usage_service
 from containervps.services.reconcile import Reconciler
 from containervps.services.tenancy import audit
+from containervps.services.tenancy.auth_throttle import FailedAuthThrottle
 from containervps.services.tenancy.rate_limits import Allowance, RateLimiter
 
 log = logging.getLogger(__name__)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    catalogue.router,
+    changes.router,  # before servers: its /actions/{command} is generic
+    servers.router,
+    guest.router,
+    snapshots.router,
+    usage.router,
+    ssh_keys.router,
+    actions.router,
+    admin.router,
+)
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 THREAD_TOKENS = 200
@@ -58,7 +75,14 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in MUTATING:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:  # refused before reading it
+            await self._too_large(scope, receive, send)
+            return
+        if scope["method"] not in MUTATING:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -72,14 +96,7 @@ class BodyLimit:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.max_bytes:
-                body = {
-                    "error": {
-                        "code": "invalid_input",
-                        "message": f"request body over {self.max_bytes} bytes",
-                        "details": {"max_bytes": self.max_bytes},
-                    }
-                }
-                await JSONResponse(body, status_code=413)(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
         replayed = False
 
@@ -91,6 +108,16 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            Request(scope),
+            status=413,
+            code="invalid_input",
+            message=f"request body over {self.max_bytes} bytes",
+            details={"max_bytes": self.max_bytes},
+        )
+        await response(scope, receive, send)
 
 
 def _usage_loop(settings: Settings, stop: threading.Event) -> None:
@@ -125,7 +152,8 @@ def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Ev
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    # Long polls wait in worker threads: allow more than anyio's default 40 at once.
+    # Sync routes and their dependencies run on these threads. Long polls wait without one, and
+    # execs and consoles use FairShare's own threads: a tenant can hold none of these for long.
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_TOKENS
     worker = ActionWorker(settings, workers=settings.action_workers)
     stop = threading.Event()
@@ -152,24 +180,26 @@ def create_app() -> FastAPI:
     app = FastAPI(title="containervps", version=__version__, docs_url="/docs", lifespan=_lifespan)
     if settings.api_rate_limit_per_hour > 0:
         app.state.rate_limiter = RateLimiter(settings.api_rate_limit_per_hour)
-    # Added first, so innermost: its 413 still gets a request id and an audit row.
+    if settings.api_auth_max_failures > 0:
+        app.state.auth_throttle = FailedAuthThrottle(
+            max_failures=settings.api_auth_max_failures,
+            window_seconds=settings.api_auth_failure_window_seconds,
+        )
+    app.state.fair_share = FairShare(settings)
+    # Innermost: a route's unexpected exception is answered here, so the middlewares outside
+    # still add their headers and the audit row, and the connection stays open.
+    app.add_middleware(CatchAll)
+    # Inside the request-id middleware: its 413 still gets a request id and an audit row.
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    # Outside the body limit: no token answers 401 (or 429) before a byte of the body is read.
+    app.add_middleware(Authenticate)
 
     @app.middleware("http")
     async def _request_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         request.state.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.api_max_body_bytes:
-            response: Response = error_response(
-                request,
-                status=413,
-                code="invalid_input",
-                message=f"request body over {settings.api_max_body_bytes} bytes",
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         allowance: Allowance | None = getattr(request.state, "rate_limit", None)
         if allowance is not None:
@@ -180,17 +210,11 @@ def create_app() -> FastAPI:
             await run_in_threadpool(_audit, settings, request, response)
         return response
 
+    app.add_middleware(CatchAll)  # outermost: a failure of a middleware itself, e.g. the audit
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(catalogue.router)
-    app.include_router(changes.router)  # before servers: its /actions/{command} is generic
-    app.include_router(servers.router)
-    app.include_router(guest.router)
-    app.include_router(snapshots.router)
-    app.include_router(usage.router)
-    app.include_router(ssh_keys.router)
-    app.include_router(actions.router)
-    app.include_router(admin.router)
+    for router in ROUTERS:
+        app.include_router(router)
+    install_openapi(app, routes=[r for router in ROUTERS for r in router.routes])
     return app
 
 

@@ -6,15 +6,17 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from containervps.api.auth import identify
+from containervps.api.fair_share import FairShare
 from containervps.config import Settings, get_settings
 from containervps.errors import Forbidden
 from containervps.lxd import Lxd, connect
 from containervps.services.actions.worker import ActionWorker
-from containervps.services.tenancy.rate_limits import RateLimiter
-from containervps.services.tenancy.tokens import Identity, authenticate
+from containervps.services.tenancy.tokens import Identity
 
 __all__ = [
     "AdminDep",
+    "FairShareDep",
     "IdempotencyKeyDep",
     "IdentityDep",
     "LxdDep",
@@ -26,18 +28,11 @@ __all__ = [
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _identity(
-    request: Request, settings: SettingsDep, authorization: str | None = Header(default=None)
+async def _identity(
+    request: Request,
+    authorization: str | None = Header(default=None),  # read in auth.py; declared for OpenAPI
 ) -> Identity:
-    scheme, _, token = (authorization or "").partition(" ")
-    ident = authenticate(settings, token.strip() if scheme.lower() == "bearer" else None)
-    request.state.actor = ident.actor
-    request.state.tenant_id = ident.tenant_id
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is not None:  # one bucket per tenant, like a cloud project; admins per token
-        key = f"tenant:{ident.tenant_id}" if ident.tenant_id is not None else ident.actor
-        request.state.rate_limit = limiter.take(key)
-    return ident
+    return await identify(request)  # the Authenticate middleware's answer, stored on the request
 
 
 IdentityDep = Annotated[Identity, Depends(_identity)]
@@ -72,6 +67,14 @@ def _worker(request: Request) -> ActionWorker:
 
 
 WorkerDep = Annotated[ActionWorker, Depends(_worker)]
+
+
+async def _fair_share(request: Request) -> FairShare:
+    share: FairShare = request.app.state.fair_share
+    return share
+
+
+FairShareDep = Annotated[FairShare, Depends(_fair_share)]
 
 
 def _idempotency_key(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketState
 
 from containervps import errors
 
@@ -34,6 +39,12 @@ STATUS_BY_ERROR: list[tuple[type[errors.ContainerVpsError], int]] = [
     (errors.HostSetupError, 500),
     (errors.LxdError, 502),
 ]
+
+# Context of a validation error worth returning: the allowed range, length, values or format.
+BOUND_KEYS = {
+    *("min", "max", "ge", "gt", "le", "lt", "min_length", "max_length"),
+    *("pattern", "expected", "first", "last"),
+}
 
 HTTP_CODES = {
     400: "invalid_input",
@@ -59,6 +70,22 @@ def request_id(request: Request) -> str:
     return rid or uuid.uuid4().hex
 
 
+def _wire(value: Any) -> Any:
+    """``value`` as JSON can always carry it: an error may echo input, and a lone surrogate
+    (UTF-8 cannot encode it), a NaN or an object would make the error body itself fail."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_wire(str(k)): _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_wire(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _wire(str(value))
+
+
 def error_response(
     request: Request,
     *,
@@ -73,7 +100,7 @@ def error_response(
     request.state.error_code = code  # read by the audit log
     return JSONResponse(
         status_code=status,
-        content={"error": {"code": code, "message": message, "details": details or {}}},
+        content=_wire({"error": {"code": code, "message": message, "details": details or {}}}),
         headers={"X-Request-Id": rid, **(headers or {})},
     )
 
@@ -84,10 +111,9 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if exc.resolution:
         details.setdefault("resolution", exc.resolution)
     headers = {}
-    if isinstance(exc, errors.RateLimited):
+    if "retry_after_seconds" in exc.details:
+        # RateLimit-* come from the request's bucket, set by the request-id middleware.
         headers["Retry-After"] = str(exc.details["retry_after_seconds"])
-        headers["RateLimit-Limit"] = str(exc.details["limit"])
-        headers["RateLimit-Remaining"] = "0"
     return error_response(
         request,
         status=status_for(exc),
@@ -112,7 +138,12 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
             details={"position": where},
         )
     fields = [
-        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+        {
+            "field": ".".join(str(p) for p in e["loc"] if p != "body"),
+            "message": e["msg"],
+            # The bound that was broken, e.g. {"min": 1, "max": 100} or {"max_length": 63}.
+            **{k: v for k, v in (e.get("ctx") or {}).items() if k in BOUND_KEYS},
+        }
         for e in problems
     ]
     summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
@@ -121,7 +152,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         status=422,
         code="invalid_input",
         message=f"invalid input: {summary}",
-        details={"fields": fields},
+        details={"field": fields[0]["field"], "fields": fields},
     )
 
 
@@ -165,6 +196,57 @@ HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[J
     (OperationalError, _database),
     (Exception, _unexpected),
 ]
+
+
+async def answer_error(request: Request, exc: Exception) -> JSONResponse:
+    """What the installed handlers answer for ``exc``, for middleware that runs outside them."""
+    handler = next(handler for cls, handler in HANDLERS if isinstance(exc, cls))
+    return await handler(request, exc)
+
+
+class CatchAll:
+    """ASGI middleware: an exception no handler answered gets the error JSON (500 unless it
+    maps to another status) and the keep-alive connection stays open. Starlette's
+    ServerErrorMiddleware answers too, but then re-raises, and uvicorn closes the connection.
+
+    A path with a lone surrogate is escaped first: uvicorn decodes paths with replacement
+    characters, but an ASGI server need not, and neither routing nor the audit log could
+    carry it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["path"] = _wire(scope["path"])
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise  # half an answer is out: closing the connection is the only honest end
+            response = await answer_error(Request(scope), exc)
+            await response(scope, receive, send)
+
+
+async def refuse_websocket(websocket: WebSocket, exc: errors.ContainerVpsError) -> None:
+    """The error JSON in a text frame, then a close with code 4000 + the HTTP status."""
+    if websocket.application_state == WebSocketState.CONNECTING:  # not accepted yet
+        await websocket.accept()
+    details = dict(exc.details)
+    if exc.resolution:
+        details.setdefault("resolution", exc.resolution)
+    body = {"error": {"code": exc.code, "message": exc.brief, "details": details}}
+    await websocket.send_text(json.dumps(body, default=str))
+    await websocket.close(code=4000 + status_for(exc), reason=exc.code)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -37,6 +37,9 @@ class ApiProcess:
         port = free_port()
         child_env = {
             **os.environ,
+            # The bench tenant long-polls every create it has in flight: measure the platform,
+            # not the per-tenant fairness cap.
+            "CONTAINERVPS_API_MAX_CONCURRENT_LONG_POLLS": "0",
             **env,
             "CONTAINERVPS_DATA_DIR": str(settings.data_dir),
             "CONTAINERVPS_TENANT_PROJECT_PREFIX": settings.tenant_project_prefix,

@@ -58,7 +58,8 @@ def ready_plan(settings: Settings, lxd: Lxd, *, image: str, plan: str) -> Plan:
 
 def make_bench_tenant(settings: Settings, lxd: Lxd, *, plan: Plan, servers: int) -> BenchTenant:
     """A tenant whose quota holds ``servers`` of ``plan``, and an API token for it."""
-    quota = build(QuotaUpdate, **{f"max_{k}": servers * v for k, v in reservation(plan).items()})
+    held = {f"max_{k}": servers * v for k, v in reservation(plan).items()}
+    quota = build(QuotaUpdate, **{**held, "max_snapshots": 1})  # a benchmark takes none
     view = tenants.create_tenant(
         settings, lxd, name=f"{NAME_PREFIX}{secrets.token_hex(3)}", quota=quota
     )

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,11 +17,13 @@ from containervps.config import Settings, get_settings
 from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import Lxd, connect
+from containervps.schemas.bounds import MAX_ID
 
 console = Console()
 err_console = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts.")
+IdArgument = Annotated[int, typer.Argument(min=1, max=MAX_ID)]  # a row id SQLite can hold
 
 
 def settings() -> Settings:

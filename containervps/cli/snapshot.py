@@ -48,7 +48,9 @@ def snapshot_list(
 
 
 @app.command("restore")
-def snapshot_restore(server: str, snapshot_id: int, tenant: str | None = TenantOption) -> None:
+def snapshot_restore(
+    server: str, snapshot_id: common.IdArgument, tenant: str | None = TenantOption
+) -> None:
     """Put a server's disk back as it was at a snapshot."""
     s = common.settings()
     row = find(server, tenant)
@@ -63,7 +65,9 @@ def snapshot_restore(server: str, snapshot_id: int, tenant: str | None = TenantO
 
 
 @app.command("delete")
-def snapshot_delete(server: str, snapshot_id: int, tenant: str | None = TenantOption) -> None:
+def snapshot_delete(
+    server: str, snapshot_id: common.IdArgument, tenant: str | None = TenantOption
+) -> None:
     """Delete a snapshot."""
     s = common.settings()
     row = find(server, tenant)

@@ -36,7 +36,7 @@ def create(
 
 
 @app.command("revoke")
-def revoke(token_id: int) -> None:
+def revoke(token_id: common.IdArgument) -> None:
     """Revoke a token."""
     s = common.settings()
     with audit.audited(

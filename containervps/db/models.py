@@ -72,6 +72,7 @@ class Plan(PlanBase, table=True):
 
     name: str = Field(primary_key=True, max_length=63)
     created_at: datetime = Field(default_factory=utcnow)
+    retired_at: datetime | None = None  # out of the catalogue; servers on it keep it
 
 
 class Server(SQLModel, table=True):

@@ -1,9 +1,13 @@
-"""Exec over LXD's websockets: bounded commands (time, output) and interactive sessions."""
+"""Exec over LXD's websockets: bounded commands (time, output) and interactive sessions.
+
+Every websockets and socket error is translated into domain errors (sockets.py); a bounded
+command past its limits is killed with everything it started (reaper.py).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -11,30 +15,24 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.sync.client import ClientConnection, unix_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
 
 from containervps.errors import LxdError
+from containervps.lxd import reaper
 from containervps.lxd.client import LxdApi
+from containervps.lxd.sockets import STREAM_ERRORS, attach, translate_stream_errors
 
 __all__ = ["BoundedExecResult", "InteractiveExec", "Streams"]
 
-READ_CHUNK_TIMEOUT = 0.1
-GRACE_SECONDS = 3  # past the time limit, how long we wait for the streams to close
-# Runs "$@" as its own session/process group and SIGKILLs the whole group after $1 seconds
-# or when it gets SIGTERM (our output limit); POSIX sh, so BusyBox and Debian alike.
-BOUNDED_WRAPPER = """\
-t=$1; shift
-setsid "$@" &
-child=$!
-trap 'kill -KILL -$child 2>/dev/null' TERM
-( sleep "$t"; kill -KILL -$child ) >/dev/null 2>&1 </dev/null &
-watchdog=$!
-wait $child
-rc=$?
-kill $watchdog 2>/dev/null
-exit $rc
-"""
+SETTLE_SECONDS = 0.5  # after a kill: how long the streams and the operation get to end
+# LXD has ended a killed exec's sockets by the time we close them, or never will (something
+# the kill could not reach holds them): waiting the default 10 s per socket only holds a thread.
+BOUNDED_CLOSE_TIMEOUT = 0.2
+SESSION_CLOSE_TIMEOUT = 2.0
+OP_WAIT_CHUNK = 10  # whole seconds per LXD operation wait; the last fraction is polled
+OP_POLL_SECONDS = 0.05
+SIGHUP, SIGKILL = 1, 9
 
 
 @dataclass(frozen=True)
@@ -47,35 +45,54 @@ class BoundedExecResult:
     seconds: float
 
 
-class _Reader(threading.Thread):
-    """Collects one output stream up to a shared byte budget."""
+class _Output:
+    """stdout and stderr of a bounded exec, read by two threads into one byte budget."""
 
-    def __init__(self, ws: ClientConnection, budget: _Budget) -> None:
-        super().__init__(daemon=True)
-        self.ws, self.budget, self.data = ws, budget, bytearray()
+    def __init__(self, streams: list[ClientConnection], limit: int) -> None:
+        self.left, self.overflowed = limit, False
+        self.data = [bytearray() for _ in streams]
+        self.open = len(streams)
+        self.lock = threading.Lock()
+        self.changed = threading.Event()  # a stream ended or the budget ran out
+        for ws, buffer in zip(streams, self.data, strict=True):
+            threading.Thread(target=self._read, args=(ws, buffer), daemon=True).start()
 
-    def run(self) -> None:
+    def _read(self, ws: ClientConnection, buffer: bytearray) -> None:
         try:
-            for message in self.ws:
+            for message in ws:
                 if isinstance(message, str):  # LXD's end-of-stream marker
                     return
-                self.data += self.budget.take(message)
-        except (ConnectionClosed, OSError):
-            return
+                self._keep(buffer, message)
+        except STREAM_ERRORS:
+            return  # closed under us: the command was killed or we hung up
+        finally:
+            with self.lock:
+                self.open -= 1
+            self.changed.set()
 
-
-class _Budget:
-    def __init__(self, limit: int) -> None:
-        self.left, self.overflowed = limit, False
-        self.lock = threading.Lock()
-
-    def take(self, chunk: bytes) -> bytes:
+    def _keep(self, buffer: bytearray, chunk: bytes) -> None:
         with self.lock:
-            kept = chunk[: max(0, self.left)]
+            buffer += chunk[: max(0, self.left)]
             self.left -= len(chunk)
-            if self.left < 0:
+            if self.left < 0 and not self.overflowed:
                 self.overflowed = True
-            return kept
+                self.changed.set()
+
+    @property
+    def finished(self) -> bool:
+        with self.lock:
+            return self.open == 0
+
+    def wait(self, *, until: float, or_overflow: bool) -> None:
+        """Until both streams ended (or the budget ran out) or the time ``until`` came."""
+        while True:
+            self.changed.clear()  # before the checks: a change after them ends the wait
+            if self.finished or (or_overflow and self.overflowed):
+                return
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            self.changed.wait(remaining)
 
 
 class InteractiveExec:
@@ -87,33 +104,36 @@ class InteractiveExec:
         self.api, self.op, self.data, self.control = api, op, data, control
 
     def send(self, payload: bytes) -> None:
-        self.data.send(payload)
+        """Type into the session; after the session ended, input is dropped (recv says so)."""
+        with translate_stream_errors("console: send"), suppress(ConnectionClosed):
+            self.data.send(payload)
 
     def recv(self, timeout: float) -> bytes | None:
         """Output bytes, b"" when nothing came within ``timeout``, None once it ended."""
-        try:
-            message = self.data.recv(timeout=timeout)
-        except TimeoutError:
-            return b""
-        except ConnectionClosed:
-            return None
+        with translate_stream_errors("console: receive"):
+            try:
+                message = self.data.recv(timeout=timeout)
+            except TimeoutError:
+                return b""  # our own recv timeout: nothing came yet
+            except ConnectionClosed:
+                return None  # the session ended
         if isinstance(message, str):  # LXD's end-of-stream marker: the command ended
             return None
         return message
 
     def resize(self, *, width: int, height: int) -> None:
-        self.control.send(
-            json.dumps(
-                {"command": "window-resize", "args": {"width": str(width), "height": str(height)}}
-            )
-        )
+        """Tell the pty its new size (ignored once the session ended)."""
+        size = {"width": str(width), "height": str(height)}
+        with translate_stream_errors("console: resize"), suppress(ConnectionClosed):
+            self.control.send(json.dumps({"command": "window-resize", "args": size}))
 
     def close(self) -> None:
         """Hang up: the shell gets SIGHUP; wait briefly for the operation to end."""
-        with suppress(ConnectionClosed, OSError):  # the shell may have ended already
-            self.control.send(json.dumps({"command": "signal", "signal": 1}))
+        with suppress(*STREAM_ERRORS):  # the shell may have ended already
+            self.control.send(json.dumps({"command": "signal", "signal": SIGHUP}))
         for ws in (self.data, self.control):
-            ws.close()
+            with suppress(*STREAM_ERRORS):
+                ws.close()
         with suppress(LxdError):
             self.api.wait(self.op["id"], what="interactive exec", timeout=10)
 
@@ -123,21 +143,6 @@ class Streams:
 
     def __init__(self, api: LxdApi) -> None:
         self.api = api
-
-    def _connect(self, op: dict[str, Any], fd: str) -> ClientConnection:
-        secret = op["metadata"]["fds"][fd]
-        uri = f"ws://lxd/1.0/operations/{op['id']}/websocket?secret={secret}"
-        try:
-            return unix_connect(
-                str(self.api.socket_path),
-                uri,
-                legacy=True,
-                max_size=None,
-                compression=None,
-                open_timeout=10,
-            )
-        except (WebSocketException, OSError, TimeoutError) as exc:
-            raise LxdError(f"exec: could not attach to its stream {fd}: {exc}") from exc
 
     def _start(
         self,
@@ -166,6 +171,47 @@ class Streams:
             what=f"exec in {name}",
         )
 
+    def _attach_all(
+        self, op: dict[str, Any], fds: tuple[str, ...], *, close_timeout: float, keepalive: bool
+    ) -> list[ClientConnection]:
+        """All the named websockets of an operation, or none (those opened are closed)."""
+        opened: list[ClientConnection] = []
+        try:
+            for fd in fds:
+                opened.append(
+                    attach(self.api, op, fd, close_timeout=close_timeout, keepalive=keepalive)
+                )
+        except BaseException:
+            _close_all(opened)
+            raise
+        return opened
+
+    def _exit_code(self, op_id: str, *, until: float, what: str) -> int | None:
+        """The command's exit code once LXD has it; None while it still runs at ``until``."""
+        while True:
+            remaining = until - time.monotonic()
+            seconds = min(int(remaining), OP_WAIT_CHUNK)  # LXD waits whole seconds
+            path = f"/operations/{op_id}" + ("/wait" if seconds > 0 else "")
+            params = {"timeout": str(seconds)} if seconds > 0 else None
+            op = self.api.request("get", path, params=params, what=what)
+            if op["status"] != "Running":
+                return int((op.get("metadata") or {}).get("return", -1))
+            if remaining <= 0:
+                return None
+            if seconds <= 0:
+                time.sleep(min(OP_POLL_SECONDS, remaining))
+
+    def _kill(self, control: ClientConnection, *, name: str, project: str, mark: str) -> None:
+        """Kill every process the exec started, those that left its process group too."""
+        state = self.api.request(
+            "get", f"/instances/{name}/state", project=project, what=f"read state of {name}"
+        )
+        reaper.kill_marked(init_pid=int((state or {}).get("pid") or 0), mark=mark)
+        # LXD signals the one process it started: all that is left when the host cannot see
+        # the container's processes (reaper.py), harmless after the sweep.
+        with suppress(*STREAM_ERRORS):
+            control.send(json.dumps({"command": "signal", "signal": SIGKILL}))
+
     def run_bounded(
         self,
         *,
@@ -176,54 +222,54 @@ class Streams:
         max_output: int,
         environment: dict[str, str] | None = None,
     ) -> BoundedExecResult:
-        """Run a command; kill its whole process group past ``timeout`` or ``max_output`` bytes.
+        """Run a command; past ``timeout`` seconds or ``max_output`` bytes kill all it started.
 
-        A process that leaves the group (setsid) and keeps the output open cannot hold the
-        caller: past the grace period the result is returned with exit code -1.
+        What the kill cannot reach and still holds the output cannot hold the caller: the
+        result then comes with exit code -1, at most about a second past the limit.
         """
-        seconds_limit = max(1, int(timeout))
-        wrapped = ["sh", "-c", BOUNDED_WRAPPER, "cvps-exec", str(seconds_limit), *command]
+        mark = secrets.token_hex(16)
+        what = f"exec in {name}"
         op = self._start(
             name=name,
             project=project,
-            command=wrapped,
-            environment=environment or {},
+            command=command,
+            environment={**(environment or {}), reaper.MARK_VARIABLE: mark},
             interactive=False,
         )
         started = time.monotonic()
-        control = self._connect(op, "control")
-        stdin, out, err = (self._connect(op, fd) for fd in ("0", "1", "2"))
-        # An empty text message is LXD's end-of-file; closing the socket instead makes LXD 5.0
-        # hold all output back until the command ends (so no live output limit). A command
-        # that already ended may have had LXD close stdin first (seen with `true` under load).
-        with contextlib.suppress(WebSocketException, EOFError, OSError):
-            stdin.send("")
-        budget = _Budget(max_output)
-        readers = [_Reader(out, budget), _Reader(err, budget)]
-        for reader in readers:
-            reader.start()
-        deadline = started + seconds_limit + GRACE_SECONDS
-        signalled = False
-        while any(r.is_alive() for r in readers) and time.monotonic() < deadline:
-            if budget.overflowed and not signalled:
-                control.send(json.dumps({"command": "signal", "signal": 15}))
-                signalled = True
-            readers[0].join(READ_CHUNK_TIMEOUT)
-        for ws in (stdin, out, err, control):
-            ws.close()
+        deadline = started + timeout
+        sockets = self._attach_all(
+            op, ("control", "0", "1", "2"), close_timeout=BOUNDED_CLOSE_TIMEOUT, keepalive=False
+        )
+        control, stdin = sockets[:2]
         try:
-            meta = self.api.wait(op["id"], what=f"exec in {name}", timeout=GRACE_SECONDS)
-            code = int((meta or {}).get("return", -1))
-        except LxdError:
-            code = -1  # something escaped the process group and still holds the output
-        seconds = time.monotonic() - started
+            # An empty text message is LXD's end-of-file; closing the socket instead makes LXD
+            # 5.0 hold all output back until the command ends (so no live output limit). A
+            # command that already ended may have had LXD close stdin first.
+            with suppress(*STREAM_ERRORS):
+                stdin.send("")
+            output = _Output(sockets[2:], max_output)
+            output.wait(until=deadline, or_overflow=True)
+            code: int | None = None
+            if output.finished and not output.overflowed:
+                # Output closed: the command may still run (`exec >&-; sleep 60`).
+                code = self._exit_code(op["id"], until=deadline, what=what)
+            killed = code is None
+            if killed:
+                self._kill(control, name=name, project=project, mark=mark)
+                settle = time.monotonic() + SETTLE_SECONDS
+                output.wait(until=settle, or_overflow=False)
+                if output.finished:  # else something unreached holds the output: no wait
+                    code = self._exit_code(op["id"], until=settle, what=what)
+        finally:
+            _close_all(sockets)
         return BoundedExecResult(
-            exit_code=code,
-            stdout=bytes(readers[0].data),
-            stderr=bytes(readers[1].data),
-            timed_out=not budget.overflowed and code in (-1, 137) and seconds >= seconds_limit,
-            overflowed=budget.overflowed,
-            seconds=seconds,
+            exit_code=-1 if code is None else code,
+            stdout=bytes(output.data[0]),
+            stderr=bytes(output.data[1]),
+            timed_out=killed and not output.overflowed,
+            overflowed=output.overflowed,
+            seconds=time.monotonic() - started,
         )
 
     @contextmanager
@@ -247,10 +293,17 @@ class Streams:
             width=width,
             height=height,
         )
-        session = InteractiveExec(
-            self.api, op, self._connect(op, "0"), self._connect(op, "control")
+        data, control = self._attach_all(
+            op, ("0", "control"), close_timeout=SESSION_CLOSE_TIMEOUT, keepalive=True
         )
+        session = InteractiveExec(self.api, op, data, control)
         try:
             yield session
         finally:
             session.close()
+
+
+def _close_all(sockets: list[ClientConnection]) -> None:
+    for ws in sockets:
+        with suppress(*STREAM_ERRORS):
+            ws.close()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from containervps.schemas.bounds import Line, Text
 from containervps.schemas.common import Strict, timestamp
 
 if TYPE_CHECKING:
@@ -15,8 +16,17 @@ __all__ = ["SshKeyCreate", "SshKeyPublic", "TokenCreate", "TokenPublic"]
 
 
 class SshKeyCreate(Strict):
-    name: str = Field(max_length=63)
-    public_key: str = Field(max_length=16 * 1024)
+    name: Line = Field(min_length=1, max_length=63, description="1-63 of A-Z a-z 0-9 . _ @ -")
+    public_key: Text = Field(
+        min_length=1,
+        max_length=16 * 1024,
+        description=(
+            "One OpenSSH public key line '<type> <base64> [comment]', parsed for real. Types: "
+            "ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa (2048 bits or more), "
+            "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com. The comment is "
+            "printable text of at most 255 characters. Stored as type, base64 and comment."
+        ),
+    )
 
 
 class SshKeyPublic(BaseModel):
@@ -39,7 +49,7 @@ class SshKeyPublic(BaseModel):
 
 
 class TokenCreate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Line = Field(min_length=1, max_length=100)
 
 
 class TokenPublic(BaseModel):

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
+
+from containervps.schemas.bounds import Between, Line, Name
+from containervps.schemas.common import timestamp
+
+if TYPE_CHECKING:
+    from containervps.db.models import Plan
 
 __all__ = ["PLAN_NUMBERS", "PlanBase", "PlanCreate", "PlanPublic"]
 
 
 class PlanBase(SQLModel):
-    name: str = Field(max_length=63)
-    description: str = Field(default="", max_length=255)
-    vcpus: int = Field(ge=1)
-    memory_mib: int = Field(ge=1)
-    disk_gib: int = Field(ge=1)
-    disk_read_iops: int = Field(ge=1)
-    disk_write_iops: int = Field(ge=1)
-    net_ingress_mbit: int = Field(ge=1)
-    net_egress_mbit: int = Field(ge=1)
-    max_processes: int = Field(ge=1)
-    transfer_gib: int = Field(ge=1)  # monthly allowance (accounted, not throttled)
+    """Maxima are past any one host and inside what LXD's limits.* and device keys parse."""
+
+    name: Name
+    description: Line = Field(default="", max_length=255)
+    vcpus: Annotated[int, Between(1, 1024)]
+    memory_mib: Annotated[int, Between(1, 2**22)]  # 4 TiB
+    disk_gib: Annotated[int, Between(1, 2**16)]  # 64 TiB
+    disk_read_iops: Annotated[int, Between(1, 10**6)]
+    disk_write_iops: Annotated[int, Between(1, 10**6)]
+    net_ingress_mbit: Annotated[int, Between(1, 10**6)]  # 1 Tbit/s
+    net_egress_mbit: Annotated[int, Between(1, 10**6)]
+    max_processes: Annotated[int, Between(1, 2**22)]  # the kernel's PID_MAX_LIMIT
+    # Monthly allowance (accounted, not throttled); 1 PiB.
+    transfer_gib: Annotated[int, Between(1, 2**20)]
 
 
 # The numeric limits of a plan, in catalogue order.
@@ -31,6 +42,10 @@ class PlanCreate(PlanBase):
 
 
 class PlanPublic(PlanBase):
+    retired: str | None = None  # when it left the catalogue; servers on it keep it
+
     @classmethod
-    def of(cls, plan: PlanBase) -> PlanPublic:
-        return cls.model_validate(plan, from_attributes=True)
+    def of(cls, plan: Plan) -> PlanPublic:
+        public = cls.model_validate(plan, from_attributes=True)
+        public.retired = timestamp(plan.retired_at)
+        return public

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Annotated
 
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
+
+from containervps.schemas.bounds import Between
 
 __all__ = ["QuotaBase", "QuotaUpdate", "Usage", "limits_block"]
 
 
 class QuotaBase(SQLModel):
-    max_servers: int = Field(ge=1)
-    max_vcpus: int = Field(ge=1)
-    max_memory_mib: int = Field(ge=1)
-    max_disk_gib: int = Field(ge=1)
-    max_processes: int = Field(ge=1)
-    max_snapshots: int = Field(default=10, ge=1)
+    """Maxima are far past one host yet inside what LXD's project limits.* parse (bytes and
+    counts as 64-bit integers): a value past them is a 422, not LXD's own error."""
+
+    max_servers: Annotated[int, Between(1, 10_000)]
+    max_vcpus: Annotated[int, Between(1, 100_000)]
+    max_memory_mib: Annotated[int, Between(1, 2**30)]  # 1 PiB
+    max_disk_gib: Annotated[int, Between(1, 2**20)]  # 1 PiB
+    max_processes: Annotated[int, Between(1, 10**9)]
+    max_snapshots: Annotated[int, Between(1, 100_000)] = Field(default=10)
 
     def limits(self) -> dict[str, int]:
         """The quota's values alone (a ``Quota`` row also holds its tenant id)."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
+from containervps.schemas.bounds import ID, MAX_NAME, Name, Short, check_line, check_name
 from containervps.schemas.common import Strict, timestamp
 
 if TYPE_CHECKING:
     from containervps.db.models import Server
 
 __all__ = [
+    "LabelSelector",
     "ProtectionUpdate",
     "ServerCreate",
     "ServerPublic",
@@ -20,20 +22,43 @@ __all__ = [
 ]
 
 
+def _key_ref(value: int | str) -> int | str:
+    return ID.check(value) if isinstance(value, int) else check_name(value)
+
+
+# A stored SSH key by id or by name (one error naming the field, not one per union member).
+KeyRef = Annotated[
+    int | str,
+    AfterValidator(_key_ref),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": ID.low, "maximum": ID.high},
+                {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            ]
+        }
+    ),
+]
+# `key=value` or `key` terms, comma-separated: room for every label a server may have.
+LabelSelector = Annotated[
+    str, StringConstraints(max_length=32 * (2 * MAX_NAME + 2)), AfterValidator(check_line)
+]
+
+
 class ServerCreate(Strict):
-    name: str = Field(max_length=255)
-    plan: str = Field(max_length=63)
-    image: str = Field(max_length=63)
-    labels: dict[str, str] = Field(default_factory=dict)
-    ssh_keys: list[str | int] = Field(default_factory=list, max_length=32)
+    name: Name
+    plan: Name
+    image: Name
+    labels: dict[Name, Short] = Field(default_factory=dict, max_length=32)
+    ssh_keys: list[KeyRef] = Field(default_factory=list, max_length=32)
 
 
 class ServerRebuild(Strict):
-    image: str = Field(max_length=63)
+    image: Name
 
 
 class ServerResize(Strict):
-    plan: str = Field(max_length=63)
+    plan: Name
 
 
 class ProtectionUpdate(Strict):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from containervps.schemas.bounds import Name
 from containervps.schemas.common import Strict, timestamp
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ __all__ = ["SnapshotCreate", "SnapshotPublic"]
 
 
 class SnapshotCreate(Strict):
-    name: str | None = Field(default=None, max_length=63)
+    name: Name | None = None
 
 
 class SnapshotPublic(BaseModel):

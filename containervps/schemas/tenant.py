@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from containervps.schemas.bounds import Name
 from containervps.schemas.common import Strict, timestamp
 from containervps.schemas.quota import QuotaBase, QuotaUpdate, Usage, limits_block
 
@@ -16,7 +17,7 @@ __all__ = ["TenantCreate", "TenantPublic"]
 
 
 class TenantCreate(Strict):
-    name: str = Field(max_length=255)
+    name: Name
     quota: QuotaUpdate | None = None
 
 

@@ -83,6 +83,35 @@ def test_exec_past_its_limits_is_killed_and_refused(
     assert shown["status"] == "running"
 
 
+def test_exec_flooding_output_is_refused_every_time(
+    client: TestClient, box: tuple[dict, int], cp_settings: Settings
+) -> None:
+    h, sid = box
+    for attempt in range(10):
+        status, body = _exec(client, h, sid, {"command": "yes cvps & yes cvps & yes cvps >&2"})
+        assert status == 422, (attempt, body)
+        assert body["error"]["details"]["limit"] == "exec_output_bytes", (attempt, body)
+        shown = body["error"]["details"]["stdout"] + body["error"]["details"]["stderr"]
+        assert len(shown) == cp_settings.exec_max_output_bytes
+
+
+def test_exec_timeout_kills_what_left_its_process_group(
+    client: TestClient, box: tuple[dict, int]
+) -> None:
+    h, sid = box
+    # setsid: a new session; ( ... & ): a double fork, reparented to init; both keep stdout.
+    command = "setsid sleep 61 & (sleep 62 &); setsid sh -c '(sleep 63 &)'; sleep 64"
+    started = time.monotonic()
+    status, body = _exec(client, h, sid, {"command": command, "timeout": 2})
+    elapsed = time.monotonic() - started
+    assert status == 422 and body["error"]["details"]["limit"] == "exec_seconds", body
+    assert elapsed < 2 + 1.5, elapsed
+    status, body = _exec(client, h, sid, {"command": "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"})
+    assert status == 200, body
+    for left in ("sleep 61", "sleep 62", "sleep 63", "sleep 64"):
+        assert left not in body["exec"]["stdout"], body["exec"]["stdout"]
+
+
 def test_exec_scoping_and_power_state(
     client: TestClient, box: tuple[dict, int], cp_settings: Settings, ready_host: Lxd
 ) -> None:

@@ -16,6 +16,7 @@ from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
+from containervps.services.servers import ssh_forwards
 from containervps.services.tenancy.plans import create_plan
 from tests.integration.api_support import make_tenant, server_project, wait_action
 from tests.integration.ssh_support import make_key, ssh, wait_for_ssh
@@ -227,7 +228,10 @@ def test_resize_changes_cpu_and_memory_live_and_checks_first(
         inst.devices["root"]["size"] == "10GiB"
         and inst.devices["root"]["limits.read"] == "2000iops"
     )
-    assert inst.devices["eth0"]["limits.ingress"] == "200Mbit" and "ssh" in inst.devices
+    assert inst.devices["eth0"]["limits.ingress"] == "200Mbit"
+    server = client.get(f"/v1/servers/{sid}", headers=h).json()["server"]
+    forwards = ssh_forwards.forwards(cp_settings) or {}
+    assert forwards[server["ssh"]["port"]] == server["public_net"]["ipv4"]  # kept across resize
     assert client.get("/v1/limits", headers=h).json()["limits"]["vcpus"]["used"] == 2
 
     _ok(

@@ -46,11 +46,11 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
     assert shown["limits"]["net_egress"]["reason"]
     assert shown["limits"]["net_ingress"]["enforced"] is True
 
-    # The project: restricted, unprivileged only, nesting and low-level blocked, quota mirrored.
+    # The project: restricted, isolated idmaps only, nesting and low-level blocked, quota mirrored.
     project = lxd.host.get_project(tenant.project)
     assert project is not None
     assert project["restricted"] == "true"
-    assert project["restricted.containers.privilege"] == "unprivileged"
+    assert project["restricted.containers.privilege"] == "isolated"
     assert project["restricted.containers.nesting"] == "block"
     assert project["restricted.containers.lowlevel"] == "block"
     assert project["limits.instances"] == "5"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import secrets
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -49,12 +51,25 @@ def test_ssh_keys_api_validates_and_scopes_keys(
     key = r.json()["ssh_key"]
     fingerprint = subprocess_fingerprint(tmp_path / "k1.pub")
     assert key["fingerprint"] == fingerprint
-    for bad in ("ssh-ed25519 AAAA", "not a key", "ssh-rsa " + "A" * 40, pub + "\n" + pub):
+    key_type, encoded = pub.split()[:2]
+    blob = base64.b64decode(encoded)
+    no_data = base64.b64encode(struct.pack(">I", len(key_type)) + key_type.encode()).decode()
+    trailing = base64.b64encode(blob + b"\x00\x00\x00\x01x").decode()
+    for bad in (
+        "ssh-ed25519 AAAA",
+        "not a key",
+        "ssh-rsa " + "A" * 40,
+        pub + "\n" + pub,
+        f"{key_type} {no_data}",  # a type with no key data
+        f"{key_type} {trailing}",  # a valid key followed by more bytes
+        f"{key_type} {encoded} evil\x1b[2J\x07",  # a comment with ESC and BEL
+    ):
         r = client.post(
             "/v1/ssh_keys", json={"name": "bad", "public_key": bad}, headers=tenant.headers
         )
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "invalid_input"
+        assert r.json()["error"]["details"]["field"] == "public_key", r.text
     r = client.post(
         "/v1/ssh_keys", json={"name": "again", "public_key": pub}, headers=tenant.headers
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 
+import anyio
 import pytest
 
 from containervps.config import Settings
@@ -75,15 +77,21 @@ def test_actions_lock_and_tenant_scoping(db: Settings) -> None:
         power.request_power(db, tenant_id=tenant_id, server_id=sid, command="explode")
 
 
-def test_wait_action_wakes_when_finished_here(db: Settings) -> None:
+def test_wait_action_sees_the_finish(db: Settings) -> None:
     tenant_id = make_tenant(db)
     accepted = create(db, tenant_id, "w")
     aid = accepted.action.id or 0
     threading.Timer(0.2, lambda: store.finish(db, aid, error=("lxd_error", "boom"))).start()
     started = time.monotonic()
-    done = store.wait_action(db, action_id=aid, tenant_id=tenant_id, timeout=5)
+    wait = partial(store.wait_action, db, action_id=aid, tenant_id=tenant_id, timeout=5)
+    done = anyio.run(wait)
     assert done.status == "error" and done.error_code == "lxd_error"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # polled every 0.25 s, not the 5 s timeout
+    running = create(db, tenant_id, "w2").action.id or 0
+    started = time.monotonic()
+    wait = partial(store.wait_action, db, action_id=running, tenant_id=tenant_id, timeout=0.5)
+    assert anyio.run(wait).status == "running"  # the wait ends, the action does not
+    assert time.monotonic() - started >= 0.5
     with session_scope(db) as session:
         action = session.get(Action, aid)
         assert action is not None and action.finished is not None

@@ -28,15 +28,24 @@ def db(tmp_path: Path) -> Settings:
     return s
 
 
-def _free_port() -> int:
-    """A port the kernel just handed out (the next few are very likely free too)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports nothing on the host holds right now."""
+    for base in range(43000, 60000, count):
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for offset, sock in enumerate(socks):
+                sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise AssertionError("no free port range")
 
 
 def test_ssh_ports_skip_taken_and_bound_and_run_out(db: Settings) -> None:
-    base = _free_port()
+    base = _free_ports(4)
     settings = db.model_copy(
         update={"ssh_port_min": base, "ssh_port_max": base + 3, "ssh_listen_address": "127.0.0.1"}
     )

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Request
 
 from containervps.api.deps import AdminDep, LxdDep, SettingsDep
+from containervps.api.openapi import errors
 from containervps.api.render import list_meta, server_json
 from containervps.schemas.access import TokenCreate, TokenPublic
+from containervps.schemas.bounds import Id, Page, PerPage
 from containervps.schemas.plan import PlanCreate, PlanPublic
 from containervps.schemas.quota import QuotaUpdate
+from containervps.schemas.responses import (
+    PlanEnvelope,
+    PlanList,
+    ServerList,
+    TenantEnvelope,
+    TenantList,
+    TokenEnvelope,
+)
 from containervps.schemas.tenant import TenantCreate
 from containervps.services.servers import queries
+from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import plans, tenants, tokens
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-@router.get("/tenants")
+@router.get("/tenants", response_model=TenantList)
 def list_tenants(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
     return {"tenants": [v.public.model_dump() for v in tenants.list_tenants(settings)]}
 
 
-@router.post("/tenants", status_code=201)
+@router.post("/tenants", status_code=201, response_model=TenantEnvelope, responses=errors(409))
 def create_tenant(
     body: TenantCreate, request: Request, _: AdminDep, settings: SettingsDep, lxd: LxdDep
 ) -> dict[str, Any]:
@@ -33,14 +44,14 @@ def create_tenant(
     return {"tenant": view.public.model_dump()}
 
 
-@router.get("/tenants/{tenant_id}")
-def get_tenant(tenant_id: int, _: AdminDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/tenants/{tenant_id}", response_model=TenantEnvelope)
+def get_tenant(tenant_id: Id, _: AdminDep, settings: SettingsDep) -> dict[str, Any]:
     return {"tenant": tenants.get_tenant(settings, tenant_id).public.model_dump()}
 
 
-@router.put("/tenants/{tenant_id}/quota")
+@router.put("/tenants/{tenant_id}/quota", response_model=TenantEnvelope, responses=errors(409))
 def set_quota(
-    tenant_id: int,
+    tenant_id: Id,
     body: QuotaUpdate,
     request: Request,
     _: AdminDep,
@@ -52,38 +63,43 @@ def set_quota(
     return {"tenant": view.public.model_dump()}
 
 
-@router.delete("/tenants/{tenant_id}", status_code=204)
+@router.delete("/tenants/{tenant_id}", status_code=204, responses=errors(409))
 def delete_tenant(
-    tenant_id: int, request: Request, _: AdminDep, settings: SettingsDep, lxd: LxdDep
+    tenant_id: Id, request: Request, _: AdminDep, settings: SettingsDep, lxd: LxdDep
 ) -> None:
     request.state.audit_target = f"tenant:{tenant_id}"
     tenants.delete_tenant(settings, lxd, tenant_id=tenant_id)
 
 
-@router.post("/tenants/{tenant_id}/tokens", status_code=201)
+@router.post("/tenants/{tenant_id}/tokens", status_code=201, response_model=TokenEnvelope)
 def create_token(
-    tenant_id: int, body: TokenCreate, request: Request, _: AdminDep, settings: SettingsDep
+    tenant_id: Id, body: TokenCreate, request: Request, _: AdminDep, settings: SettingsDep
 ) -> dict[str, Any]:
     row, secret = tokens.create_token(settings, name=body.name, tenant_id=tenant_id)
     request.state.audit_target = f"token:{row.id}"
     return {"token": TokenPublic.of(row, secret=secret).model_dump()}
 
 
-@router.delete("/tokens/{token_id}")
+# The secret is shown once, when the token is made: this answer leaves the key out.
+@router.delete(
+    "/tokens/{token_id}", response_model=TokenEnvelope, response_model_exclude_unset=True
+)
 def revoke_token(
-    token_id: int, request: Request, _: AdminDep, settings: SettingsDep
+    token_id: Id, request: Request, _: AdminDep, settings: SettingsDep
 ) -> dict[str, Any]:
     request.state.audit_target = f"token:{token_id}"
     token = tokens.revoke_token(settings, token_id)
     return {"token": TokenPublic.of(token).model_dump(exclude={"secret"})}
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=PlanList)
 def list_plans(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"plans": [PlanPublic.of(p).model_dump() for p in plans.list_plans(settings)]}
+    """Every plan, retired ones too."""
+    listing = plans.list_plans(settings, include_retired=True)
+    return {"plans": [PlanPublic.of(p).model_dump() for p in listing]}
 
 
-@router.post("/plans", status_code=201)
+@router.post("/plans", status_code=201, response_model=PlanEnvelope, responses=errors(409))
 def create_plan(
     body: PlanCreate, request: Request, _: AdminDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -91,14 +107,32 @@ def create_plan(
     return {"plan": PlanPublic.of(plans.create_plan(settings, body)).model_dump()}
 
 
-@router.get("/servers")
+@router.post("/plans/{name}/actions/retire", response_model=PlanEnvelope)
+def retire_plan(
+    name: Annotated[str, Path(max_length=63)], request: Request, _: AdminDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Take a plan out of the catalogue (no new servers, no resizes to it); servers keep it."""
+    request.state.audit_target = f"plan:{name}"
+    return {"plan": PlanPublic.of(plans.retire_plan(settings, name=name)).model_dump()}
+
+
+@router.post("/plans/{name}/actions/unretire", response_model=PlanEnvelope)
+def unretire_plan(
+    name: Annotated[str, Path(max_length=63)], request: Request, _: AdminDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Put a retired plan back into the catalogue."""
+    request.state.audit_target = f"plan:{name}"
+    return {"plan": PlanPublic.of(plans.unretire_plan(settings, name=name)).model_dump()}
+
+
+@router.get("/servers", response_model=ServerList)
 def list_all_servers(
     _: AdminDep,
     settings: SettingsDep,
-    tenant_id: int | None = None,
-    status: str | None = None,
-    page: int = Query(1, ge=1),
-    per_page: int = Query(25, ge=1, le=100),
+    tenant_id: Id | None = None,
+    status: ServerState | None = None,
+    page: Page = 1,
+    per_page: PerPage = 25,
 ) -> dict[str, Any]:
     rows, total = queries.list_servers(
         settings, tenant_id=tenant_id, status=status, page=page, per_page=per_page

@@ -9,19 +9,20 @@ from fastapi import APIRouter
 from containervps.api.deps import IdentityDep, LxdDep, SettingsDep, TenantDep
 from containervps.schemas.plan import PlanPublic
 from containervps.schemas.quota import limits_block
+from containervps.schemas.responses import ImageList, LimitsEnvelope, PlanList
 from containervps.services.images.service import ImageService
 from containervps.services.tenancy import plans, tenants
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=PlanList)
 def list_plans(_: IdentityDep, settings: SettingsDep) -> dict[str, Any]:
     """Every plan with all its limits."""
     return {"plans": [PlanPublic.of(p).model_dump() for p in plans.list_plans(settings)]}
 
 
-@router.get("/images")
+@router.get("/images", response_model=ImageList)
 def list_images(_: IdentityDep, settings: SettingsDep, lxd: LxdDep) -> dict[str, Any]:
     """Images ready to boot on this host."""
     listing = ImageService(settings, lxd).list()
@@ -40,7 +41,7 @@ def list_images(_: IdentityDep, settings: SettingsDep, lxd: LxdDep) -> dict[str,
     }
 
 
-@router.get("/limits")
+@router.get("/limits", response_model=LimitsEnvelope)
 def limits(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The caller's quota and what it uses now."""
     assert ident.tenant_id is not None

@@ -8,7 +8,10 @@ from fastapi import APIRouter, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
+from containervps.api.openapi import errors
 from containervps.api.render import server_json, started
+from containervps.schemas.bounds import Id
+from containervps.schemas.responses import ActionEnvelope, ActionWithPassword, ServerEnvelope
 from containervps.schemas.server import ProtectionUpdate, ServerRebuild, ServerResize
 from containervps.services.servers.protection import change_protection as protect
 from containervps.services.servers.rebuild import request_rebuild
@@ -17,9 +20,14 @@ from containervps.services.servers.resize import request_resize
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
 
-@router.post("/{server_id}/actions/rebuild", status_code=202)
+@router.post(
+    "/{server_id}/actions/rebuild",
+    status_code=202,
+    response_model=ActionWithPassword,
+    responses=errors(409),
+)
 def rebuild(
-    server_id: int,
+    server_id: Id,
     body: ServerRebuild,
     request: Request,
     ident: TenantDep,
@@ -41,9 +49,14 @@ def rebuild(
     return {**started(request, worker, accepted), "root_password": accepted.root_password}
 
 
-@router.post("/{server_id}/actions/resize", status_code=202)
+@router.post(
+    "/{server_id}/actions/resize",
+    status_code=202,
+    response_model=ActionEnvelope,
+    responses=errors(409),
+)
 def resize(
-    server_id: int,
+    server_id: Id,
     body: ServerResize,
     request: Request,
     ident: TenantDep,
@@ -66,9 +79,9 @@ def resize(
     return started(request, worker, accepted)
 
 
-@router.post("/{server_id}/actions/change_protection")
+@router.post("/{server_id}/actions/change_protection", response_model=ServerEnvelope)
 def change_protection(
-    server_id: int,
+    server_id: Id,
     body: ProtectionUpdate,
     request: Request,
     ident: TenantDep,

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
+from containervps.api.openapi import errors
 from containervps.api.render import action_json, list_meta, server_json, started
-from containervps.schemas.server import ServerCreate
+from containervps.schemas.bounds import Id, Name, Page, PerPage
+from containervps.schemas.responses import (
+    ActionEnvelope,
+    ActionList,
+    ServerCreated,
+    ServerEnvelope,
+    ServerList,
+)
+from containervps.schemas.server import LabelSelector, ServerCreate
 from containervps.services.actions import store as actions
 from containervps.services.servers import create, delete, power, queries
+from containervps.services.servers.states import ServerState
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
 PowerCommand = Literal["poweron", "shutdown", "poweroff", "reboot"]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, response_model=ServerCreated, responses=errors(409))
 def create_server(
     body: ServerCreate,
     request: Request,
@@ -51,15 +61,15 @@ def create_server(
     }
 
 
-@router.get("")
+@router.get("", response_model=ServerList)
 def list_servers(
     ident: TenantDep,
     settings: SettingsDep,
-    status: str | None = None,
-    label_selector: str | None = None,
-    name: str | None = None,
-    page: int = Query(1, ge=1),
-    per_page: int = Query(25, ge=1, le=100),
+    status: ServerState | None = None,
+    label_selector: LabelSelector | None = None,
+    name: Name | None = None,
+    page: Page = 1,
+    per_page: PerPage = 25,
 ) -> dict[str, Any]:
     """One page of the caller's servers."""
     rows, total = queries.list_servers(
@@ -77,8 +87,8 @@ def list_servers(
     }
 
 
-@router.get("/{server_id}")
-def get_server(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/{server_id}", response_model=ServerEnvelope)
+def get_server(server_id: Id, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """One server; another tenant's id answers 404."""
     return {
         "server": server_json(
@@ -87,9 +97,11 @@ def get_server(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[
     }
 
 
-@router.delete("/{server_id}", status_code=202)
+@router.delete(
+    "/{server_id}", status_code=202, response_model=ActionEnvelope, responses=errors(409)
+)
 def delete_server(
-    server_id: int,
+    server_id: Id,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
@@ -108,9 +120,14 @@ def delete_server(
     return started(request, worker, accepted)
 
 
-@router.post("/{server_id}/actions/{command}", status_code=202)
+@router.post(
+    "/{server_id}/actions/{command}",
+    status_code=202,
+    response_model=ActionEnvelope,
+    responses=errors(409),
+)
 def power_action(
-    server_id: int,
+    server_id: Id,
     command: PowerCommand,
     request: Request,
     ident: TenantDep,
@@ -131,8 +148,8 @@ def power_action(
     return started(request, worker, accepted)
 
 
-@router.get("/{server_id}/actions")
-def server_actions(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/{server_id}/actions", response_model=ActionList)
+def server_actions(server_id: Id, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The server's actions, newest first."""
     queries.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
     rows = actions.list_actions(settings, tenant_id=ident.tenant_id, server_id=server_id)

@@ -8,7 +8,10 @@ from fastapi import APIRouter, Request, Response
 
 from containervps.api.deps import IdempotencyKeyDep, LxdDep, SettingsDep, TenantDep, WorkerDep
 from containervps.api.errors import request_id
+from containervps.api.openapi import errors
 from containervps.api.render import started
+from containervps.schemas.bounds import Id
+from containervps.schemas.responses import ActionEnvelope, SnapshotEnvelope, SnapshotList
 from containervps.schemas.snapshot import SnapshotCreate, SnapshotPublic
 from containervps.services.servers import snapshots
 from containervps.services.servers.restore import request_restore
@@ -16,9 +19,14 @@ from containervps.services.servers.restore import request_restore
 router = APIRouter(prefix="/v1/servers", tags=["snapshots"])
 
 
-@router.post("/{server_id}/snapshots", status_code=201)
+@router.post(
+    "/{server_id}/snapshots",
+    status_code=201,
+    response_model=SnapshotEnvelope,
+    responses=errors(409),
+)
 def create(
-    server_id: int,
+    server_id: Id,
     body: SnapshotCreate,
     request: Request,
     ident: TenantDep,
@@ -33,17 +41,22 @@ def create(
     return {"snapshot": SnapshotPublic.of(row).model_dump()}
 
 
-@router.get("/{server_id}/snapshots")
-def list_(server_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/{server_id}/snapshots", response_model=SnapshotList)
+def list_(server_id: Id, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The server's snapshots, oldest first."""
     rows = snapshots.list_snapshots(settings, server_id=server_id, tenant_id=ident.tenant_id)
     return {"snapshots": [SnapshotPublic.of(r).model_dump() for r in rows]}
 
 
-@router.post("/{server_id}/snapshots/{snapshot_id}/actions/restore", status_code=202)
+@router.post(
+    "/{server_id}/snapshots/{snapshot_id}/actions/restore",
+    status_code=202,
+    response_model=ActionEnvelope,
+    responses=errors(409),
+)
 def restore(
-    server_id: int,
-    snapshot_id: int,
+    server_id: Id,
+    snapshot_id: Id,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,
@@ -64,10 +77,10 @@ def restore(
     return started(request, worker, accepted)
 
 
-@router.delete("/{server_id}/snapshots/{snapshot_id}", status_code=204)
+@router.delete("/{server_id}/snapshots/{snapshot_id}", status_code=204, responses=errors(409))
 def delete(
-    server_id: int,
-    snapshot_id: int,
+    server_id: Id,
+    snapshot_id: Id,
     request: Request,
     ident: TenantDep,
     settings: SettingsDep,

@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from containervps.api.deps import SettingsDep, TenantDep
+from containervps.api.openapi import errors
 from containervps.schemas.access import SshKeyCreate, SshKeyPublic
+from containervps.schemas.bounds import Id
+from containervps.schemas.responses import SshKeyEnvelope, SshKeyList
 from containervps.services.tenancy import ssh_keys
 
 router = APIRouter(prefix="/v1/ssh_keys", tags=["ssh_keys"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=SshKeyEnvelope, responses=errors(409))
 def add_key(
     body: SshKeyCreate, request: Request, ident: TenantDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -26,7 +29,7 @@ def add_key(
     return {"ssh_key": SshKeyPublic.of(key).model_dump()}
 
 
-@router.get("")
+@router.get("", response_model=SshKeyList)
 def list_keys(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """The caller's keys."""
     assert ident.tenant_id is not None
@@ -38,8 +41,8 @@ def list_keys(ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{key_id}")
-def get_key(key_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/{key_id}", response_model=SshKeyEnvelope)
+def get_key(key_id: Id, ident: TenantDep, settings: SettingsDep) -> dict[str, Any]:
     """One key; another tenant's id answers 404."""
     assert ident.tenant_id is not None
     key = ssh_keys.get_key(settings, tenant_id=ident.tenant_id, key_id=key_id)
@@ -47,7 +50,7 @@ def get_key(key_id: int, ident: TenantDep, settings: SettingsDep) -> dict[str, A
 
 
 @router.delete("/{key_id}", status_code=204)
-def delete_key(key_id: int, request: Request, ident: TenantDep, settings: SettingsDep) -> Response:
+def delete_key(key_id: Id, request: Request, ident: TenantDep, settings: SettingsDep) -> Response:
     """Forget a key (servers keep what they were given)."""
     assert ident.tenant_id is not None
     ssh_keys.delete_key(settings, tenant_id=ident.tenant_id, key_id=key_id)

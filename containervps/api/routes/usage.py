@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from containervps.api.deps import SettingsDep, TenantDep
+from containervps.schemas.bounds import Id, Instant, Month
+from containervps.schemas.responses import MetricsEnvelope, UsageEnvelope
 from containervps.services.metering import usage
 
 router = APIRouter(prefix="/v1", tags=["usage"])
@@ -20,13 +22,13 @@ def _ts(value: datetime) -> str:
     return aware.isoformat().replace("+00:00", "Z")
 
 
-@router.get("/servers/{server_id}/metrics")
+@router.get("/servers/{server_id}/metrics", response_model=MetricsEnvelope)
 def server_metrics(
-    server_id: int,
+    server_id: Id,
     ident: TenantDep,
     settings: SettingsDep,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
 ) -> dict[str, Any]:
     """Samples of CPU seconds, memory, disk and network counters in [start, end)."""
     end = end or datetime.now(UTC)
@@ -54,9 +56,9 @@ def server_metrics(
     }
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=UsageEnvelope)
 def monthly_usage(
-    ident: TenantDep, settings: SettingsDep, month: str | None = None
+    ident: TenantDep, settings: SettingsDep, month: Month | None = None
 ) -> dict[str, Any]:
     """The caller's usage in a month (YYYY-MM, default: this month), per server and in total."""
     month = month or datetime.now(UTC).strftime("%Y-%m")

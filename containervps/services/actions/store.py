@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
@@ -78,34 +80,23 @@ def list_actions(
         return list(session.exec(query).all())
 
 
-# Actions finished in this process wake waiters at once; others are seen by polling.
-_finished = threading.Condition()
-_generation = 0
 POLL_SECONDS = 0.25
 
 
-def _notify_finished() -> None:
-    global _generation
-    with _finished:
-        _generation += 1
-        _finished.notify_all()
-
-
-def wait_action(
+async def wait_action(
     settings: Settings, *, action_id: int, tenant_id: int | None, timeout: float
 ) -> Action:
     """Wait until the action is no longer running or ``timeout`` seconds passed."""
+    # Asynchronous, so a waiter holds no thread: only each poll's short read takes one. Any
+    # process may finish the action, so it is polled, not signalled.
     deadline = time.monotonic() + max(0.0, timeout)
+    read = partial(get_action, settings, action_id=action_id, tenant_id=tenant_id)
     while True:
-        with _finished:
-            seen = _generation
-        action = get_action(settings, action_id=action_id, tenant_id=tenant_id)
+        action = await anyio.to_thread.run_sync(read)
         remaining = deadline - time.monotonic()
         if action.status != ActionStatus.RUNNING or remaining <= 0:
             return action
-        with _finished:
-            if _generation == seen:
-                _finished.wait(min(remaining, POLL_SECONDS))
+        await anyio.sleep(min(remaining, POLL_SECONDS))
 
 
 def set_progress(settings: Settings, action_id: int, progress: int) -> None:
@@ -147,5 +138,4 @@ def finish(
                 session.add(server)
     if had_secret and not scrub_wal(settings):
         log.info("database log in use; the reconciler loop empties it", extra={"action": action_id})
-    _notify_finished()
     return action

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -17,14 +16,13 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server, UsageRollup, UsageSample
 from containervps.errors import InvalidInput
+from containervps.schemas.bounds import check_month
 from containervps.services.metering.sampling import counter_growth, sample_all
 from containervps.services.servers.queries import get_server
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Totals", "metrics", "month_bounds", "monthly_usage", "report_row", "sample_all"]
-
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -95,10 +93,11 @@ def metrics(
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """[first instant, first instant of the next month) of 'YYYY-MM', in UTC."""
-    match = MONTH.match(month)
-    if not match:
-        raise InvalidInput(f"month must be YYYY-MM, got {month!r}", details={"field": "month"})
-    year, number = int(match[1]), int(match[2])
+    try:
+        check_month(month)  # the API's bound too: the month's end is still a datetime
+    except ValueError as exc:
+        raise InvalidInput(f"month {month!r}: {exc}", details={"field": "month"}) from exc
+    year, number = int(month[:4]), int(month[5:])
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
     return start, end

@@ -12,6 +12,7 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.errors import Forbidden, InvalidInput, NotFound
+from containervps.schemas.bounds import as_id
 
 __all__ = [
     "LIVE",
@@ -86,8 +87,9 @@ def get_server(settings: Settings, *, server_id: int, tenant_id: int | None) -> 
 
 def find_server(settings: Settings, *, ref: str, tenant_id: int | None) -> Server:
     """A live server by id or (within a tenant) by name (CLI convenience)."""
-    if ref.isdigit():
-        return get_server(settings, server_id=int(ref), tenant_id=tenant_id)
+    server_id = as_id(ref)
+    if server_id is not None:
+        return get_server(settings, server_id=server_id, tenant_id=tenant_id)
     with session_scope(settings) as session:
         query = select(Server).where(Server.name == ref, LIVE)
         if tenant_id is not None:

@@ -38,8 +38,7 @@ class RateLimiter:
         rate = self.per_hour / 3600.0
         now = self.clock()
         with self._lock:
-            tokens, at = self._buckets.get(key, (float(self.per_hour), now))
-            tokens = min(float(self.per_hour), tokens + (now - at) * rate)
+            tokens = self._refilled(key, now)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 retry_after = math.ceil((1.0 - tokens) / rate)
@@ -50,8 +49,21 @@ class RateLimiter:
                 )
             tokens -= 1.0
             self._buckets[key] = (tokens, now)
+        return self._allowance(tokens, now)
+
+    def allowance(self, key: str) -> Allowance:
+        """What ``key``'s bucket holds now, spending nothing (the headers of a refusal)."""
+        now = self.clock()
+        with self._lock:
+            return self._allowance(self._refilled(key, now), now)
+
+    def _refilled(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(self.per_hour), now))
+        return min(float(self.per_hour), tokens + (now - at) * self.per_hour / 3600.0)
+
+    def _allowance(self, tokens: float, now: float) -> Allowance:
         return Allowance(
             limit=self.per_hour,
             remaining=int(tokens),
-            reset_at=now + (self.per_hour - tokens) / rate,
+            reset_at=now + (self.per_hour - tokens) * 3600.0 / self.per_hour,
         )

@@ -13,6 +13,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import ApiToken, Quota, Server, Tenant, utcnow
 from containervps.errors import Conflict, ContainerVpsError, InvalidInput, NotFound
 from containervps.lxd import Lxd
+from containervps.schemas.bounds import as_id
 from containervps.schemas.quota import QuotaBase, QuotaUpdate, Usage
 from containervps.schemas.tenant import TenantPublic
 from containervps.services.capacity.admission import usage
@@ -103,8 +104,9 @@ def _live_tenant(session: Session, tenant_id: int) -> Tenant:
 def resolve(settings: Settings, ref: str) -> int:
     """A tenant id from an id or a name (CLI convenience)."""
     with session_scope(settings) as session:
-        if ref.isdigit():
-            return _live_tenant(session, int(ref)).id or 0
+        tenant_id = as_id(ref)
+        if tenant_id is not None:
+            return _live_tenant(session, tenant_id).id or 0
         row = session.exec(
             select(Tenant).where(Tenant.name == ref, col(Tenant.deleted_at).is_(None))
         ).first()

@@ -70,9 +70,13 @@ check_package() {
   dir="$(mktemp -d /tmp/cvps-package.XXXXXX)"
   "$VENV/bin/pip" wheel -q --no-deps "$REPO" -w "$dir/dist"
   python3 -m venv "$dir/venv"
-  "$dir/venv/bin/pip" install -q "$dir"/dist/containervps-*.whl pytest
+  local wheel
+  wheel="$(echo "$dir"/dist/containervps-*.whl)"
+  "$dir/venv/bin/pip" install -q "$wheel"
   "$dir/venv/bin/containervps" --help >/dev/null
   CONTAINERVPS_DATA_DIR="$dir/data" "$dir/venv/bin/containervps" db upgrade
+  # Only now the test tools: the two commands above ran on the runtime dependencies alone.
+  "$dir/venv/bin/pip" install -q "$wheel[test]"
   cp -r "$REPO/tests" "$dir/tests"
   (cd "$dir" && "$dir/venv/bin/python" -m pytest -q -p no:cacheprovider -m "not integration" tests)
   rm -rf "$dir"

@@ -56,6 +56,28 @@ def make_tenant(
     return ApiTenant(view.tenant.id, name, view.tenant.lxd_project, token)
 
 
+def small_plan(name: str) -> dict[str, Any]:
+    """An admin API body for a small plan named ``name``."""
+    return {
+        "name": name,
+        "vcpus": 1,
+        "memory_mib": 128,
+        "disk_gib": 1,
+        "disk_read_iops": 100,
+        "disk_write_iops": 50,
+        "net_ingress_mbit": 10,
+        "net_egress_mbit": 10,
+        "max_processes": 100,
+        "transfer_gib": 10,
+    }
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """Authorization headers of a new admin token."""
+    _, secret = tokens.create_token(settings, name="test-admin", is_admin=True)
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def wait_action(
     client: Any, action_id: int, headers: dict[str, str], timeout: float = 90
 ) -> dict[str, Any]:

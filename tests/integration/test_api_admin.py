@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.services.tenancy import tokens
-from tests.integration.api_support import wait_action
+from tests.integration.api_support import small_plan, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -41,18 +41,7 @@ def test_admin_manages_tenants_quotas_tokens_and_plans(
     t = {"Authorization": f"Bearer {token['secret']}"}
     assert client.get("/v1/limits", headers=t).json()["limits"]["servers"] == {"max": 2, "used": 0}
 
-    plan = {
-        "name": f"adm{run_id}",
-        "vcpus": 1,
-        "memory_mib": 128,
-        "disk_gib": 1,
-        "disk_read_iops": 100,
-        "disk_write_iops": 50,
-        "net_ingress_mbit": 10,
-        "net_egress_mbit": 10,
-        "max_processes": 100,
-        "transfer_gib": 10,
-    }
+    plan = small_plan(f"adm{run_id}")
     assert client.post("/v1/admin/plans", json=plan, headers=a).status_code == 201
     assert plan["name"] in {p["name"] for p in client.get("/v1/plans", headers=t).json()["plans"]}
     assert "busybox" in {i["name"] for i in client.get("/v1/images", headers=t).json()["images"]}

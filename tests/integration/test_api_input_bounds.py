@@ -15,8 +15,7 @@ from containervps.cli import app as cli_app
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.schemas.bounds import MAX_ID, MAX_PAGE
-from containervps.services.tenancy import tokens
-from tests.integration.api_support import ApiTenant, make_tenant
+from tests.integration.api_support import ApiTenant, admin_headers, make_tenant, small_plan
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -41,8 +40,7 @@ SMALL_QUOTA = {
 
 @pytest.fixture(scope="module")
 def admin(cp_settings: Settings) -> dict[str, str]:
-    _, secret = tokens.create_token(cp_settings, name="bounds", is_admin=True)
-    return {"Authorization": f"Bearer {secret}"}
+    return admin_headers(cp_settings)
 
 
 @pytest.fixture(scope="module")
@@ -155,18 +153,7 @@ def test_cli_refuses_quota_values_past_the_maxima(cp_settings: Settings, ready_h
 def test_plan_values_past_the_maxima_are_422(
     client: TestClient, admin: dict[str, str], run_id: str
 ) -> None:
-    plan = {
-        "name": f"bounds{run_id}",
-        "vcpus": 1,
-        "memory_mib": 128,
-        "disk_gib": 1,
-        "disk_read_iops": 100,
-        "disk_write_iops": 50,
-        "net_ingress_mbit": 10,
-        "net_egress_mbit": 10,
-        "max_processes": 100,
-        "transfer_gib": 10,
-    }
+    plan = small_plan(f"bounds{run_id}")
     for field in ("vcpus", "memory_mib", "disk_gib", "disk_read_iops", "max_processes"):
         r = client.post("/v1/admin/plans", json={**plan, field: PAST_64_BITS}, headers=admin)
         assert _refused(r, field)["max"] < PAST_64_BITS

@@ -14,31 +14,18 @@ from fastapi.testclient import TestClient
 from containervps.config import Settings
 from containervps.lxd import Lxd
 from containervps.schemas.bounds import MAX_ID
-from containervps.services.tenancy import tokens
-from tests.integration.api_support import ApiTenant, make_tenant
+from tests.integration.api_support import ApiTenant, admin_headers, make_tenant, small_plan
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
 LONE = "\\ud800"  # as JSON spells it: the parsed string holds a lone surrogate
 SERVER = {"name": "web", "plan": "nano", "image": "busybox"}
-PLAN = {
-    "name": "textplan",
-    "vcpus": 1,
-    "memory_mib": 128,
-    "disk_gib": 1,
-    "disk_read_iops": 100,
-    "disk_write_iops": 50,
-    "net_ingress_mbit": 10,
-    "net_egress_mbit": 10,
-    "max_processes": 100,
-    "transfer_gib": 10,
-}
+PLAN = small_plan("textplan")
 
 
 @pytest.fixture(scope="module")
 def admin(cp_settings: Settings) -> dict[str, str]:
-    _, secret = tokens.create_token(cp_settings, name="text", is_admin=True)
-    return {"Authorization": f"Bearer {secret}"}
+    return admin_headers(cp_settings)
 
 
 @pytest.fixture(scope="module")

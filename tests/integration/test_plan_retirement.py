@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 
 from containervps.config import Settings
 from containervps.lxd import Lxd
-from containervps.services.tenancy import tokens
-from tests.integration.api_support import make_tenant, wait_action
+from tests.integration.api_support import admin_headers, make_tenant, small_plan, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -28,21 +27,9 @@ def _done(client: TestClient, r: httpx.Response, h: dict[str, str]) -> dict[str,
 def test_servers_keep_a_retired_plan_and_no_one_gets_it_anew(
     client: TestClient, cp_settings: Settings, ready_host: Lxd
 ) -> None:
-    _, admin_secret = tokens.create_token(cp_settings, name="ops", is_admin=True)
-    a = {"Authorization": f"Bearer {admin_secret}"}
+    a = admin_headers(cp_settings)
     plan = f"old-{secrets.token_hex(3)}"
-    spec = {
-        "name": plan,
-        "vcpus": 1,
-        "memory_mib": 128,
-        "disk_gib": 1,
-        "disk_read_iops": 100,
-        "disk_write_iops": 100,
-        "net_ingress_mbit": 10,
-        "net_egress_mbit": 10,
-        "max_processes": 100,
-        "transfer_gib": 1,
-    }
+    spec = small_plan(plan)
     assert client.post("/v1/admin/plans", json=spec, headers=a).status_code == 201
     tenant = make_tenant(cp_settings, ready_host, "retire")
     h = tenant.headers

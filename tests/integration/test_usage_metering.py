@@ -31,6 +31,7 @@ def test_metrics_grow_after_work_and_usage_adds_up(
     for _ in range(2):
         body = {"name": f"us-{secrets.token_hex(3)}", "plan": "nano", "image": "busybox"}
         r = client.post("/v1/servers", json=body, headers=h)
+        assert r.status_code == 202, r.text
         assert wait_action(client, r.json()["action"]["id"], h)["status"] == "success"
         sids.append(r.json()["server"]["id"])
     sid = sids[0]

@@ -86,12 +86,16 @@ class Instances:
                 self.api.request(
                     "post", "/instances", project=project, json=body, what=f"create instance {name}"
                 )
-                info = self.get(name=name, project=project)
-                if in_subuid_range(info.config):
+                meta = self.api.request(
+                    "get", f"/instances/{name}", project=project, what=f"read instance {name}"
+                )
+                info = _info(meta, project)
+                expanded = meta.get("expanded_config") or {}  # isolation comes from a profile
+                if in_subuid_range(expanded):
                     break
                 log.warning(
                     "LXD gave an idmap outside root's subuid range; making the container again",
-                    extra={"instance": name, "base": info.config.get("volatile.idmap.base")},
+                    extra={"instance": name, "base": expanded.get("volatile.idmap.base")},
                 )
                 self.delete(name=name, project=project)
             else:

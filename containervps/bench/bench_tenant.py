@@ -18,6 +18,7 @@ from containervps.lxd import Lxd, is_tenant_project, pool_owner
 from containervps.schemas.common import build
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.capacity.admission import reservation
+from containervps.services.servers import ssh_forwards
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import tenants, tokens
 
@@ -96,6 +97,8 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
         ).all():
             row.status, row.deleted_at = ServerState.DELETED, utcnow()
             session.add(row)
+            if row.ssh_port:  # a create dropped after its forward was put
+                ssh_forwards.remove(settings, port=row.ssh_port)
     if not left:
         tenants.delete_tenant(settings, lxd, tenant_id=tenant_id)
     return left

@@ -12,6 +12,7 @@ from containervps.errors import HostSetupError
 from containervps.services.host import daemons
 from containervps.services.host.setup import (
     IDMAP_SIZE,
+    SPARE_IDMAPS,
     required_subids,
     validate_subnet,
     widen_subids,
@@ -25,7 +26,7 @@ def test_widen_subids_grows_root_and_keeps_others(tmp_path: Path) -> None:
     assert widen_subids(settings, files=(subuid,)) is True
     lines = subuid.read_text().splitlines()
     assert "_lxd:100000:10000001" in lines
-    assert f"root:100000:{201 * IDMAP_SIZE}" in lines
+    assert f"root:100000:{(201 + SPARE_IDMAPS) * IDMAP_SIZE}" in lines
     assert widen_subids(settings, files=(subuid,)) is False  # idempotent
 
 

@@ -37,9 +37,13 @@ class InitStep:
     detail: str
 
 
+SPARE_IDMAPS = 8  # a 1000-server ramp got 998 isolated maps out of max_containers + 1 blocks
+
+
 def required_subids(settings: Settings) -> int:
-    """Subordinate ids for ``max_containers`` isolated idmaps plus the shared default map."""
-    return (settings.max_containers + 1) * IDMAP_SIZE
+    """Subordinate ids for ``max_containers`` isolated idmaps, the shared default map and a
+    few spare blocks (LXD 5.0.2 fitted fewer maps than the range holds)."""
+    return (settings.max_containers + 1 + SPARE_IDMAPS) * IDMAP_SIZE
 
 
 def widen_subids(settings: Settings, *, files: tuple[Path, ...] = SUBID_FILES) -> bool:

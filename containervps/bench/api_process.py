@@ -37,9 +37,11 @@ class ApiProcess:
         port = free_port()
         child_env = {
             **os.environ,
-            # The bench tenant long-polls every create it has in flight: measure the platform,
-            # not the per-tenant fairness cap.
+            # The bench tenant long-polls every create it has in flight and checks its servers
+            # with execs as many at once: measure the platform, not the per-tenant fairness caps
+            # (with the exec cap, 619 of 999 checks at the top of a ramp got 429).
             "CONTAINERVPS_API_MAX_CONCURRENT_LONG_POLLS": "0",
+            "CONTAINERVPS_API_MAX_CONCURRENT_EXECS": "0",
             **env,
             "CONTAINERVPS_DATA_DIR": str(settings.data_dir),
             "CONTAINERVPS_TENANT_PROJECT_PREFIX": settings.tenant_project_prefix,

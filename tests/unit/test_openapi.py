@@ -14,22 +14,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 
 from containervps.api.app import create_app
-from containervps.config import Settings, get_settings
+from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.services.tenancy import tokens
 from tests.openapi_support import Conformance, assert_nothing_dropped, raw_answers
 from tests.unit.fakes import add_server, make_tenant
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
-
-
-@pytest.fixture
-def app_env(db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("CONTAINERVPS_DATA_DIR", str(db.data_dir))
-    monkeypatch.setenv("CONTAINERVPS_NIC_EGRESS_LIMIT", "skip")
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ through the service, the admin API and the CLI (resizes: tests/integration/test_
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,21 +11,12 @@ from typer.testing import CliRunner
 
 from containervps.api.app import create_app
 from containervps.cli import app as cli_app
-from containervps.config import Settings, get_settings
+from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.errors import InvalidInput, NotFound
 from containervps.services.servers import queries
 from containervps.services.tenancy import plans, tokens
 from tests.unit.fakes import add_server, create, make_tenant
-
-
-@pytest.fixture
-def app_env(db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("CONTAINERVPS_DATA_DIR", str(db.data_dir))
-    monkeypatch.setenv("CONTAINERVPS_NIC_EGRESS_LIMIT", "skip")
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 def _names(settings: Settings, *, include_retired: bool = False) -> list[str]:

@@ -105,11 +105,16 @@ def error_response(
     )
 
 
-async def _domain(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.ContainerVpsError)
+def _details(exc: errors.ContainerVpsError) -> dict[str, Any]:
+    """A domain error's details as the error body shows them, its resolution included."""
     details = dict(exc.details)
     if exc.resolution:
         details.setdefault("resolution", exc.resolution)
+    return details
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ContainerVpsError)
     headers = {}
     if "retry_after_seconds" in exc.details:
         # RateLimit-* come from the request's bucket, set by the request-id middleware.
@@ -119,7 +124,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         status=status_for(exc),
         code=exc.code,
         message=exc.brief,
-        details=details,
+        details=_details(exc),
         headers=headers,
     )
 
@@ -241,11 +246,8 @@ async def refuse_websocket(websocket: WebSocket, exc: errors.ContainerVpsError) 
     """The error JSON in a text frame, then a close with code 4000 + the HTTP status."""
     if websocket.application_state == WebSocketState.CONNECTING:  # not accepted yet
         await websocket.accept()
-    details = dict(exc.details)
-    if exc.resolution:
-        details.setdefault("resolution", exc.resolution)
-    body = {"error": {"code": exc.code, "message": exc.brief, "details": details}}
-    await websocket.send_text(json.dumps(body, default=str))
+    body = {"error": {"code": exc.code, "message": exc.brief, "details": _details(exc)}}
+    await websocket.send_text(json.dumps(_wire(body)))
     await websocket.close(code=4000 + status_for(exc), reason=exc.code)
 
 

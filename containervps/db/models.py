@@ -140,6 +140,25 @@ class Snapshot(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Event(SQLModel, table=True):
+    """Something the platform saw or did to a server that its tenant should know about
+    (an OOM kill inside it, an lxcfs repair, a rolled-back restore)."""
+
+    __table_args__ = (
+        Index("ix_event_tenant_id", "tenant_id", "id"),
+        Index("ix_event_server_id", "server_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id")
+    server_id: int | None = Field(default=None, foreign_key="server.id")
+    type: str = Field(max_length=63)  # e.g. server.oom_kill
+    severity: str = "info"  # info | warning | error
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow)
+
+
 class UsageSample(SQLModel, table=True):
     """What one server used, read from LXD at one moment (counters are cumulative)."""
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from containervps.schemas.access import SshKeyPublic, TokenPublic
 from containervps.schemas.action import ActionPublic
 from containervps.schemas.common import Pagination
+from containervps.schemas.event import EventPublic
 from containervps.schemas.guest import ExecResult
 from containervps.schemas.image import ImagePublic
 from containervps.schemas.plan import PlanPublic
@@ -21,6 +22,7 @@ __all__ = [
     "ActionEnvelope",
     "ActionList",
     "ActionWithPassword",
+    "EventList",
     "ExecEnvelope",
     "Health",
     "ImageList",
@@ -84,6 +86,11 @@ class ActionList(BaseModel):
 
 class ExecEnvelope(BaseModel):
     exec: ExecResult
+
+
+class EventList(BaseModel):
+    events: list[EventPublic]
+    meta: ListMeta
 
 
 class SnapshotEnvelope(BaseModel):

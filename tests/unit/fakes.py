@@ -74,22 +74,23 @@ def create(s: Settings, tenant_id: int, name: str, **kw: Any) -> Accepted:
 
 def add_server(
     session: Session, tenant_id: int, name: str, *, deleted: bool = False, **fields: Any
-) -> None:
+) -> Server:
     """A running nano server row (no container) with ``fields`` set; soft-deleted if asked."""
-    session.add(
-        Server(
-            tenant_id=tenant_id,
-            name=name,
-            plan="nano",
-            image="busybox",
-            status="running",
-            lxd_project="p",
-            lxd_name=name,
-            vcpus=1,
-            memory_mib=1,
-            disk_gib=1,
-            processes=1,
-            deleted_at=datetime.now(UTC) if deleted else None,
-            **fields,
-        )
+    server = Server(
+        tenant_id=tenant_id,
+        name=name,
+        plan="nano",
+        image="busybox",
+        status="running",
+        lxd_project="p",
+        lxd_name=name,
+        vcpus=1,
+        memory_mib=1,
+        disk_gib=1,
+        processes=1,
+        deleted_at=datetime.now(UTC) if deleted else None,
+        **fields,
     )
+    session.add(server)
+    session.flush()
+    return server

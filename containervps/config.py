@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         }
     )
 
+    # lxcfs (started before LXD) virtualises /proc inside VPSs; options it is started with
+    # (e.g. "--enable-loadavg"; README, "The inside view").
+    lxcfs_options: list[str] = Field(default_factory=list)
+
     # Density benchmark (`containervps bench density`)
     bench_reports_dir: Path | None = None  # default: <data_dir>/reports
     bench_guest_memory_mib: int = 256  # memory limit of every instance, all kinds

@@ -95,7 +95,8 @@ def ensure_lxcfs(settings: Settings) -> DaemonStatus:
         run(["systemctl", "start", "lxcfs"], what="start lxcfs")
     else:
         LXCFS_DIR.mkdir(parents=True, exist_ok=True)
-        _spawn([require_tool("lxcfs", package="lxcfs"), str(LXCFS_DIR)], log_file=log_file)
+        lxcfs = require_tool("lxcfs", package="lxcfs")
+        _spawn([lxcfs, *settings.lxcfs_options, str(LXCFS_DIR)], log_file=log_file)
     _wait_until(lxcfs_active, seconds=15, what="lxcfs", log_file=log_file)
     return DaemonStatus("lxcfs", True, f"mounted on {LXCFS_DIR}")
 

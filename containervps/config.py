@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     tenant_project_prefix: str = "cvps-t-"  # LXD project of tenant 7: "cvps-t-7"
     cpu_overcommit: float = 4.0  # vCPUs sold per host CPU
     memory_overcommit: float = 1.0  # plan memory sold per byte of MemTotal
+    # Disk IOPS sold per IOPS the host disk sustains (measured by `host init`; servers rarely
+    # use their whole limit at once, and each limit still caps what one server takes).
+    iops_overcommit: float = 20.0
+    # Host memory kept free when `capacity` turns measured per-server costs into a count.
+    capacity_headroom_mib: int = 2048
     disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the shared pool (per_server:
     # per GiB of the disk holding the pool files)
     nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip

@@ -6,6 +6,7 @@ import typer
 
 from containervps.cli import (
     bench,
+    capacity,
     db,
     host,
     image,
@@ -43,6 +44,7 @@ server.app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(server.app, name="server")
 app.add_typer(usage.app, name="usage")
 app.command("reconcile")(reconcile.reconcile)
+app.command("capacity")(capacity.capacity)
 
 
 def main() -> None:

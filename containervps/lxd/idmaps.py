@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MAP_SIZE", "in_subuid_range"]
+__all__ = ["MAP_SIZE", "in_subuid_range", "root_range"]
 
 MAP_SIZE = 65536  # LXD's isolated map: 65536 ids per container
 SUBUID = Path("/etc/subuid")
 
 
-def _root_range(subuid: Path) -> tuple[int, int] | None:
+def root_range(subuid: Path = SUBUID) -> tuple[int, int] | None:
+    """(first id, count) of root's subordinate uid range, if any."""
     try:
         lines = subuid.read_text().splitlines()
     except OSError:
@@ -35,7 +36,7 @@ def in_subuid_range(config: dict[str, str], *, subuid: Path = SUBUID) -> bool:
     """True unless the container's isolated map lies outside root's range (no map, or no
     range to compare with, count as fine: LXD then uses its defaults)."""
     base = config.get("volatile.idmap.base", "")
-    bounds = _root_range(subuid)
+    bounds = root_range(subuid)
     if not base.isdigit() or bounds is None or config.get("security.idmap.isolated") != "true":
         return True
     start, count = bounds

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from containervps.schemas.access import SshKeyPublic, TokenPublic
 from containervps.schemas.action import ActionPublic
+from containervps.schemas.capacity import CapacityPublic
 from containervps.schemas.common import Pagination
 from containervps.schemas.event import EventPublic
 from containervps.schemas.guest import ExecResult
@@ -22,6 +23,7 @@ __all__ = [
     "ActionEnvelope",
     "ActionList",
     "ActionWithPassword",
+    "CapacityEnvelope",
     "EventList",
     "ExecEnvelope",
     "Health",
@@ -86,6 +88,10 @@ class ActionList(BaseModel):
 
 class ExecEnvelope(BaseModel):
     exec: ExecResult
+
+
+class CapacityEnvelope(BaseModel):
+    capacity: CapacityPublic
 
 
 class EventList(BaseModel):

@@ -66,3 +66,55 @@ def test_concurrent_admissions_never_overshoot(db: Settings) -> None:
     assert outcomes.count("ok") == 3 and outcomes.count("quota") == 17
     with session_scope(db) as session:
         assert len(session.exec(select(Server).where(Server.tenant_id == tenant_id)).all()) == 3
+
+
+def test_disk_iops_are_admitted_against_the_measured_disk_times_the_ratio(db: Settings) -> None:
+    tenant_id = make_tenant(db)
+    create(db, tenant_id, "first")  # a nano row: 500 read, 250 write IOPS held
+    with session_scope(db) as session:
+        quota = session.get(Quota, tenant_id)
+        assert quota is not None
+        assert admission.iops_held(session) == admission.Iops(500, 250)
+        host = HostCapacity(
+            servers=100,
+            vcpus=100,
+            memory_mib=10**6,
+            disk_gib=10**4,
+            disk_read_iops=10**6,
+            disk_write_iops=400,
+        )
+        want = Usage(1, 1, 256, 2, 256)
+        with pytest.raises(ResourceUnavailable) as full:
+            admission.admit(
+                session,
+                tenant_id=tenant_id,
+                quota=quota,
+                capacity=host,
+                want=want,
+                want_iops=admission.Iops(500, 250),
+            )
+        assert full.value.details == {
+            "resource": "disk_iops",
+            "direction": "write",
+            "free": 150,
+            "requested": 250,
+        }
+        assert "disk_iops (write) free 150" in full.value.brief
+        # Unmeasured disk: IOPS are not a limit; a shrink is never refused.
+        unmeasured = HostCapacity(servers=100, vcpus=100, memory_mib=10**6, disk_gib=10**4)
+        admission.admit(
+            session,
+            tenant_id=tenant_id,
+            quota=quota,
+            capacity=unmeasured,
+            want=want,
+            want_iops=admission.Iops(500, 250),
+        )
+        admission.admit(
+            session,
+            tenant_id=tenant_id,
+            quota=quota,
+            capacity=host,
+            want=Usage(0, 0, 0, 0, 0),
+            want_iops=admission.Iops(-100, -50),
+        )

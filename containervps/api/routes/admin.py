@@ -10,10 +10,12 @@ from containervps.api.deps import AdminDep, LxdDep, SettingsDep
 from containervps.api.openapi import errors
 from containervps.api.render import list_meta, server_json
 from containervps.schemas.access import TokenCreate, TokenPublic
-from containervps.schemas.bounds import Id, Page, PerPage
+from containervps.schemas.bounds import Id, Name, Page, PerPage
+from containervps.schemas.capacity import CapacityPublic
 from containervps.schemas.plan import PlanCreate, PlanPublic
 from containervps.schemas.quota import QuotaUpdate
 from containervps.schemas.responses import (
+    CapacityEnvelope,
     PlanEnvelope,
     PlanList,
     ServerList,
@@ -22,6 +24,8 @@ from containervps.schemas.responses import (
     TokenEnvelope,
 )
 from containervps.schemas.tenant import TenantCreate
+from containervps.services.capacity import planner
+from containervps.services.capacity.advice import advise as advise_ratios
 from containervps.services.servers import queries
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import plans, tenants, tokens
@@ -141,3 +145,20 @@ def list_all_servers(
         "servers": [server_json(s) for s in rows],
         "meta": list_meta(page=page, per_page=per_page, total=total),
     }
+
+
+@router.get("/capacity", response_model=CapacityEnvelope)
+def capacity(
+    _: AdminDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    plan: Name | None = None,
+    advise: bool = False,
+) -> dict[str, Any]:
+    """How many more servers of each plan fit, which resource binds first, and (``advise``)
+    the overcommit ratios the measured use supports."""
+    report = planner.capacity_report(settings, lxd, plan=plan)
+    advice = (
+        advise_ratios(settings, per_server_mib=report.measured_mib_per_server) if advise else None
+    )
+    return {"capacity": CapacityPublic.of(report, advice).model_dump()}

@@ -18,8 +18,19 @@ from containervps.db.models import Plan, Quota, Server, Snapshot
 from containervps.errors import ResourceLimitExceeded, ResourceUnavailable
 from containervps.lxd import Lxd
 from containervps.schemas.quota import Usage
+from containervps.services.capacity import disk_probe
 
-__all__ = ["HostCapacity", "admit", "host_capacity", "reservation", "usage"]
+__all__ = [
+    "HostCapacity",
+    "Iops",
+    "admit",
+    "host_capacity",
+    "iops_held",
+    "mem_total_mib",
+    "pool_disk_dir",
+    "reservation",
+    "usage",
+]
 
 CAPACITY_TTL = 300.0  # seconds a measured host capacity is reused
 
@@ -32,6 +43,26 @@ class HostCapacity:
     vcpus: int
     memory_mib: int
     disk_gib: int
+    disk_read_iops: int | None = None  # None: the disk was never measured (host init does it)
+    disk_write_iops: int | None = None
+
+
+@dataclass(frozen=True)
+class Iops:
+    """Disk operations per second sold to servers (read, write)."""
+
+    read: int = 0
+    write: int = 0
+
+    @classmethod
+    def of(cls, plan: Plan | Server) -> Iops:
+        if isinstance(plan, Plan):
+            return cls(plan.disk_read_iops, plan.disk_write_iops)
+        limits = plan.limits
+        return cls(limits["disk_read_iops"]["value"], limits["disk_write_iops"]["value"])
+
+    def minus(self, other: Iops) -> Iops:
+        return Iops(self.read - other.read, self.write - other.write)
 
 
 def reservation(plan: Plan | Server, *, servers: int = 1) -> Usage:
@@ -65,12 +96,30 @@ def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
     )
 
 
-def _mem_total_mib() -> int:
+def iops_held(session: Session) -> Iops:
+    """Disk IOPS sold to live servers (from the limits each one holds)."""
+    read, write = (
+        func.coalesce(func.sum(func.json_extract(Server.limits, f"$.{key}.value")), 0)
+        for key in ("disk_read_iops", "disk_write_iops")
+    )
+    row = session.execute(sa_select(read, write).where(col(Server.deleted_at).is_(None))).one()
+    return Iops(int(row[0]), int(row[1]))
+
+
+def mem_total_mib() -> int:
+    """The host's MemTotal in MiB."""
     with open("/proc/meminfo") as fh:
         for line in fh:
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) // 1024
     raise OSError("MemTotal missing from /proc/meminfo")
+
+
+def pool_disk_dir(settings: Settings, lxd: Lxd) -> Path:
+    """The host directory holding the storage pool's loop file (or the pool itself)."""
+    pool = lxd.host.get_pool(settings.storage_pool)
+    source = Path(pool.config.get("source", "/")) if pool else Path("/")
+    return source.parent if source.suffix == ".img" else source
 
 
 def _server_disk_gib(settings: Settings, lxd: Lxd) -> int:
@@ -80,9 +129,7 @@ def _server_disk_gib(settings: Settings, lxd: Lxd) -> int:
         total = lxd.host.pool_resources(settings.storage_pool).get("space", {}).get("total")
         if total:
             return int(total) // 2**30
-    pool = lxd.host.get_pool(settings.storage_pool)
-    source = Path(pool.config.get("source", "/")) if pool else Path("/")
-    return shutil.disk_usage(source.parent if source.suffix == ".img" else source).total // 2**30
+    return shutil.disk_usage(pool_disk_dir(settings, lxd)).total // 2**30
 
 
 _cache: dict[str, tuple[float, HostCapacity]] = {}
@@ -92,17 +139,21 @@ _cache_lock = threading.Lock()
 def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
     """Host CPUs, MemTotal and disk space times the overcommit ratios (cached a few minutes)."""
     key = f"{settings.storage_pool}:{settings.cpu_overcommit}:{settings.memory_overcommit}:"
-    key += f"{settings.disk_overcommit}:{settings.max_containers}:{settings.disk_layout}"
+    key += f"{settings.disk_overcommit}:{settings.max_containers}:{settings.disk_layout}:"
+    key += f"{settings.iops_overcommit}"
     with _cache_lock:
         hit = _cache.get(key)
         if hit and time.monotonic() - hit[0] < CAPACITY_TTL:
             return hit[1]
     disk_gib = _server_disk_gib(settings, lxd)
+    measured = disk_probe.stored(settings)
     capacity = HostCapacity(
         servers=settings.max_containers,
         vcpus=int((os.cpu_count() or 1) * settings.cpu_overcommit),
-        memory_mib=int(_mem_total_mib() * settings.memory_overcommit),
+        memory_mib=int(mem_total_mib() * settings.memory_overcommit),
         disk_gib=int(disk_gib * settings.disk_overcommit),
+        disk_read_iops=int(measured.read * settings.iops_overcommit) if measured else None,
+        disk_write_iops=int(measured.write * settings.iops_overcommit) if measured else None,
     )
     with _cache_lock:
         _cache[key] = (time.monotonic(), capacity)
@@ -116,9 +167,10 @@ def admit(
     quota: Quota,
     capacity: HostCapacity,
     want: Usage,
+    want_iops: Iops = Iops(),
 ) -> None:
     """Refuse ``want`` more (a new server, or a resize's difference) past the tenant quota or
-    the host capacity. A shrink is never refused.
+    the host capacity, disk IOPS included. A shrink is never refused.
 
     Call inside a BEGIN IMMEDIATE transaction so that concurrent admissions serialise.
     """
@@ -131,13 +183,27 @@ def admit(
                 details={"limit": name, "max": limit, "used": used, "requested": after - used},
                 resolution="delete a server, pick a smaller plan or ask for a higher quota",
             )
-    host = usage(session)
-    for name, used in host.items():
-        limit = getattr(capacity, name, None)
-        after = used + getattr(want, name)
+    held = iops_held(session)
+    checks: list[tuple[str, dict[str, str], int, int | None, int]] = [
+        (name, {}, used, getattr(capacity, name, None), getattr(want, name))
+        for name, used in usage(session).items()
+    ]
+    checks += [
+        ("disk_iops", {"direction": "read"}, held.read, capacity.disk_read_iops, want_iops.read),
+        (
+            "disk_iops",
+            {"direction": "write"},
+            held.write,
+            capacity.disk_write_iops,
+            want_iops.write,
+        ),
+    ]
+    for name, extra, used, limit, asked in checks:
+        after = used + asked
         if limit is not None and after > limit and after > used:
+            what = f"{name} ({extra['direction']})" if extra else name
             raise ResourceUnavailable(
-                f"host capacity exhausted: {name} free {limit - used}, requested {after - used}",
-                details={"resource": name, "free": limit - used, "requested": after - used},
+                f"host capacity exhausted: {what} free {limit - used}, requested {asked}",
+                details={"resource": name, **extra, "free": limit - used, "requested": asked},
                 resolution="try a smaller plan or later; the operator can add capacity",
             )

@@ -14,6 +14,9 @@ from pathlib import Path
 from containervps.config import Settings
 from containervps.errors import ContainerVpsError
 from containervps.lxd import Lxd, connect
+from containervps.services.capacity import disk_probe
+from containervps.services.capacity.admission import pool_disk_dir
+from containervps.services.capacity.kernel_limits import kernel_limits
 from containervps.services.host import daemons, qemu
 from containervps.services.host.probe import Probe, Status
 from containervps.services.host.scratch_probes import ScratchProbes
@@ -34,8 +37,10 @@ class HostCheck:
         lxd = self._lxd(probes)
         probes.append(self._lxcfs_host())
         probes.append(self._subids())
+        probes.extend(self._kernel_limits())
         if lxd is not None:
             probes.append(self._bridge(lxd))
+            probes.append(self._disk_iops(lxd))
             probes.extend(ScratchProbes(self.settings, lxd).run())
         probes.extend(self._vm_probes())
         probes.append(self._docker())
@@ -95,6 +100,33 @@ class HostCheck:
         iface = ipaddress.IPv4Interface(net.config.get("ipv4.address", "0.0.0.0/32"))
         return Probe(
             "bridge", "ok", f"{net.name} {iface}: {iface.network.num_addresses - 3} VPS addresses"
+        )
+
+    def _kernel_limits(self) -> list[Probe]:
+        probes = []
+        for limit in kernel_limits():
+            share = f", {limit.per_server:.1f} per running server" if limit.per_server else ""
+            status: Status = "ok" if limit.used < 0.8 * limit.limit else "degraded"
+            impact = "" if status == "ok" else "new servers may fail to start or to run; host init"
+            probes.append(
+                Probe(
+                    f"kernel {limit.name}",
+                    status,
+                    f"{limit.used} of {limit.limit} ({limit.sysctl}){share}",
+                    impact,
+                )
+            )
+        return probes
+
+    def _disk_iops(self, lxd: Lxd) -> Probe:
+        directory = pool_disk_dir(self.settings, lxd)
+        got = disk_probe.measure(self.settings, directory=directory)
+        sold = self.settings.iops_overcommit
+        return Probe(
+            "disk iops",
+            "ok",
+            f"4 KiB random direct I/O on {directory}: read {got.read}, write {got.write} IOPS "
+            f"(stored; admission sells {sold:g}x)",
         )
 
     # --- VMs and Docker -------------------------------------------------------------------

@@ -15,6 +15,9 @@ from pathlib import Path
 from containervps.config import Settings
 from containervps.errors import HostSetupError, LxdError
 from containervps.lxd import Lxd, connect
+from containervps.services.capacity import disk_probe
+from containervps.services.capacity.admission import pool_disk_dir
+from containervps.services.capacity.kernel_limits import raise_kernel_limits
 from containervps.services.host import daemons
 from containervps.services.servers import addresses
 from containervps.shell import probe
@@ -131,9 +134,11 @@ class HostSetup:
         self.preflight()
         return [
             self.ensure_subids(),
+            self.ensure_kernel_limits(),
             self.ensure_pool(),
             self.ensure_bridge(),
             self.ensure_profile(),
+            self.ensure_disk_measured(),
         ]
 
     def preflight(self) -> None:
@@ -168,6 +173,26 @@ class HostSetup:
         daemons.restart_lxd(self.settings)
         self.lxd = connect(self.settings)
         return InitStep("subuid/subgid", "updated", f"widened to {need} ids; LXD restarted")
+
+    def ensure_kernel_limits(self) -> InitStep:
+        """Raise kernel-wide limits a full node would hit (inotify, PIDs, keys) where lower."""
+        changes = raise_kernel_limits()
+        if not changes:
+            return InitStep("kernel limits", "exists", "at or above the recommended values")
+        return InitStep("kernel limits", "updated", "; ".join(changes))
+
+    def ensure_disk_measured(self) -> InitStep:
+        """Measure the pool disk's IOPS once (admission sells them; `host check` re-measures)."""
+        known = disk_probe.stored(self.settings)
+        if known is not None:
+            return InitStep(
+                "disk iops", "exists", f"read {known.read}, write {known.write} (measured before)"
+            )
+        directory = pool_disk_dir(self.settings, self.lxd)
+        got = disk_probe.measure(self.settings, directory=directory)
+        return InitStep(
+            "disk iops", "created", f"read {got.read}, write {got.write} on {directory}"
+        )
 
     def ensure_pool(self) -> InitStep:
         s = self.settings

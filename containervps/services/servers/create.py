@@ -111,6 +111,7 @@ def _admit(
         quota=quota,
         capacity=host,
         want=admission.reservation(the_plan),
+        want_iops=admission.Iops.of(the_plan),
     )
     server = Server(
         tenant_id=new.tenant_id,

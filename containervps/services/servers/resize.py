@@ -100,6 +100,7 @@ def request_resize(
             want=admission.reservation(new, servers=0).minus(
                 admission.reservation(server, servers=0)
             ),
+            want_iops=admission.Iops.of(new).minus(admission.Iops.of(server)),
         )
         before: dict[str, Any] = {key: getattr(server, key) for key in RESERVATION}
         reserve(server, new, egress=egress)

@@ -26,6 +26,12 @@ def scale(
     min_free_mib: int = typer.Option(2048, help="Stop before MemAvailable falls below this."),
     max_minutes: float = typer.Option(60.0, help="Time budget of each ramp."),
     list_samples: int = typer.Option(50, help="List and show requests timed per step."),
+    until_full: bool = typer.Option(
+        False,
+        "--until-full",
+        help="Keep the operator's overcommit ratios and ramp until admission refuses; "
+        "the report sets the count beside `containervps capacity`'s prediction.",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Report directory."),
     json_out: bool = common.JsonOption,
 ) -> None:
@@ -50,6 +56,7 @@ def scale(
         min_free_mib=min_free_mib,
         budget_s=max_minutes * 60,
         list_samples=list_samples,
+        until_full=until_full,
         output_dir=str(output) if output else "",
     )
 

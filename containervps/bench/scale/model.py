@@ -25,6 +25,9 @@ class ScaleSpec:
     min_free_mib: int = 2048  # stop before MemAvailable falls below this
     budget_s: float = 3600.0  # stop a ramp after this long
     list_samples: int = 50  # GET /v1/servers (and one server) per step
+    # Keep the operator's overcommit ratios and ramp until admission refuses a create: how
+    # many really fit, beside `containervps capacity`'s prediction (run.host).
+    until_full: bool = False
     output_dir: str = ""
 
 

@@ -17,6 +17,7 @@ from containervps.bench.stats import percentile
 __all__ = ["RampLoop"]
 
 T = TypeVar("T")
+FULL = "resource_unavailable"  # the error code of a create the host has no room for
 Say = Callable[[str], None]
 
 
@@ -61,6 +62,9 @@ class RampLoop(Generic[T]):
         spec = self.spec
         if len(self.made) >= spec.target:
             return f"reached the target of {spec.target}"
+        refused = [e for e in self.ramp.errors if FULL in e]
+        if spec.until_full and refused:
+            return f"host full: {refused[0]}"
         if failed >= spec.max_failures:
             return f"{failed} creates failed (--max-failures {spec.max_failures})"
         free_mib = memory.host_memory().available_bytes / memory.MIB

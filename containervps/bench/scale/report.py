@@ -106,6 +106,22 @@ def _step_rows(ramp: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _prediction(run: dict[str, Any]) -> list[str]:
+    """With --until-full: `containervps capacity`'s prediction beside what the API reached."""
+    predicted = run.get("host", {}).get("capacity_prediction")
+    api = next((r for r in run["ramps"] if r["path"] == "api"), None)
+    if not predicted or api is None:
+        return []
+    reached = api["steps"][-1]["n"] if api["steps"] else 0
+    return [
+        f"Until full, with the operator's ratios: `containervps capacity` predicted "
+        f"**{predicted['fits']}** more `{run['spec']['plan']}` servers (binding: "
+        f"`{predicted['binding']}`); the API admitted **{reached}**. "
+        f"{api.get('stopped_because', '')}",
+        "",
+    ]
+
+
 def render_markdown(run: dict[str, Any], figures: dict[str, Any]) -> str:
     spec = run["spec"]
     head, rows = summary_table(figures)
@@ -118,6 +134,7 @@ def render_markdown(run: dict[str, Any], figures: dict[str, Any]) -> str:
         f"{spec['batch']}, {spec['concurrency']} creates at once, disk layout "
         f"`{spec['disk_layout']}`.",
         "",
+        *_prediction(run),
         f"API create-to-running p50 over raw LXD's at the top: **{ratio}**.",
         "",
         _md_table(head, rows),
@@ -217,7 +234,10 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
     """The few figures stored in SQLite for `bench list`."""
     figures = analyse(run)
     keep = ("n", "failed", "last_vs_first", "create_p50_s_top", "mib_per_server", "list_p99_ms_top")
-    return {
+    summary = {
         "ramps": {p: {k: f[k] for k in keep} for p, f in figures["ramps"].items()},
         "api_vs_raw_p50": figures["api_vs_raw_p50"],
     }
+    if run.get("host", {}).get("capacity_prediction"):
+        summary["capacity_prediction"] = run["host"]["capacity_prediction"]
+    return summary

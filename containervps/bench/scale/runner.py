@@ -14,7 +14,7 @@ from containervps.bench.api_baseline import DirectBaseline
 from containervps.bench.api_process import ApiProcess
 from containervps.bench.bench_tenant import make_bench_tenant, ready_plan, remove_bench_tenant
 from containervps.bench.lxd_runner import project_name
-from containervps.bench.scale.environment import ramp_env
+from containervps.bench.scale.environment import predicted_fit, ramp_env
 from containervps.bench.scale.model import PATHS, Ramp, ScaleRun, ScaleSpec
 from containervps.bench.scale.paths import ApiPath, RawPath, leftovers
 from containervps.bench.scale.probe import LogWatch, ProcessMeter, host_figures, lxd_daemon_pid
@@ -76,9 +76,15 @@ class ScaleBenchmark:
             with recorded_outcome(run), sigterm_as_interrupt():
                 plan = ready_plan(settings, self.lxd, image=spec.image, plan=spec.plan)
                 env = ramp_env(
-                    settings, self.lxd, plan=plan, target=spec.target + spec.max_failures
+                    settings,
+                    self.lxd,
+                    plan=plan,
+                    target=spec.target + spec.max_failures,
+                    until_full=spec.until_full,
                 )
                 run.host = {**host_facts(settings, self.lxd), "disk_layout": spec.disk_layout}
+                if spec.until_full:
+                    run.host["capacity_prediction"] = predicted_fit(settings, self.lxd, plan.name)
                 run.host["api_env"] = env
                 run.ramps.append(Ramp(path="api"))
                 self._api_ramp(settings, spec, plan, env, run.ramps[-1])

@@ -79,8 +79,9 @@ def _fds(pid: str) -> tuple[int, int]:
     return files, inotify
 
 
-def kernel_limits() -> list[KernelLimit]:
-    """Each limit with its host-wide use and the average running server's share of it."""
+def kernel_limits(*, mounts_per_server: int = 0) -> list[KernelLimit]:
+    """Each limit with its host-wide use and the average running server's share of it
+    (``mounts_per_server``: what the disk layout adds to the host's mount table)."""
     containers, in_containers = _container_pids()
     tasks = files = inotify = 0
     box_tasks = box_files = box_inotify = 0
@@ -119,6 +120,13 @@ def kernel_limits() -> list[KernelLimit]:
             _sysctl("fs/inotify/max_user_instances"),
             inotify,
             share(box_inotify),
+        ),
+        KernelLimit(
+            "mounts",
+            "fs.mount-max",
+            _sysctl("fs/mount-max"),
+            len(Path("/proc/self/mountinfo").read_text().splitlines()),
+            float(mounts_per_server) or None,
         ),
         KernelLimit(
             "root_keys",

@@ -204,9 +204,10 @@ def _measured(settings: Settings, source: str) -> list[Resource]:
     ]
 
 
-def _kernel() -> tuple[list[Resource], dict[str, float | None]]:
+def _kernel(settings: Settings) -> tuple[list[Resource], dict[str, float | None]]:
     resources, per_server = [], {}
-    for limit in kernel_limits():
+    # A server of the per_server layout mounts a pool of its own on the host.
+    for limit in kernel_limits(mounts_per_server=int(settings.disk_layout == "per_server")):
         resources.append(
             Resource(limit.name, "", limit.limit, limit.used, f"kernel: {limit.sysctl}", False)
         )
@@ -251,7 +252,7 @@ def _fit(plan: Plan, resources: list[Resource], needs: dict[str, float]) -> Plan
 def capacity_report(settings: Settings, lxd: Lxd, *, plan: str | None = None) -> CapacityReport:
     """Every resource with what is sellable and used, and per plan how many more fit."""
     host = admission.host_capacity(settings, lxd)
-    kernel, per_server = _kernel()
+    kernel, per_server = _kernel(settings)
     with session_scope(settings) as session:
         cost, source = _measured_cost(session)
         resources = [

@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     metrics_max_samples: int = 1000  # per metrics answer
     usage_raw_hours: float = 48.0  # raw samples kept this long, then rolled up into hours
     usage_hourly_days: float = 90.0  # hourly roll-ups kept this long, then into months (kept)
+    events_retention_days: float = 90.0  # server events kept this long
 
     @property
     def db_url(self) -> str:

@@ -75,6 +75,9 @@ def test_size_script_is_valid_sh_and_sizes_dev_shm_at_half() -> None:
     subprocess.run(["sh", "-n"], input=guest_tmpfs.SIZE_TMPFS_SCRIPT, text=True, check=True)
     assert guest_tmpfs.SHARES["/dev/shm"] == 50
     assert 'size "$d" 50 create' in guest_tmpfs.SIZE_TMPFS_SCRIPT
+    # A remount names source and target: BusyBox's mount given the target alone adds the
+    # uid=/gid= /proc/mounts shows (host ids), which an isolated VPS cannot map (EINVAL).
+    assert 'remount,${flags}size=${want}k" "${line%% *}" "$1"' in guest_tmpfs.SIZE_TMPFS_SCRIPT
 
 
 def test_images_run_the_size_step_at_boot(tmp_path: Path) -> None:

@@ -36,12 +36,17 @@ mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 status=0
 size() {  # mountpoint percent [create]
     want=$((mem_kib * $2 / 100))
-    if awk -v t="$1" '$2 == t && $3 == "tmpfs" {found=1} END {exit !found}' /proc/mounts; then
-        if ! mount -o remount,size="${want}k" "$1" 2>/dev/null; then
+    line=$(awk -v t="$1" '$2 == t && $3 == "tmpfs" {s = $1 " " $4} END {print s}' /proc/mounts)
+    if [ -n "$line" ]; then
+        # Source and target both given, and only the mount's flags kept: with the target
+        # alone BusyBox's mount adds every option /proc/mounts shows, whose uid=/gid= are
+        # host ids an isolated VPS cannot map (EINVAL).
+        flags=$(echo "${line#* }" | tr , '\n' | grep -E '^(ro|rw|nosuid|nodev|noexec)$' | tr '\n' ,)
+        if ! mount -o "remount,${flags}size=${want}k" "${line%% *}" "$1" 2>/dev/null; then
             # Shrinking below what is stored fails: hold it at its current use instead.
             used=$(df -k "$1" | awk 'NR == 2 {print $3}')
             want=$((used + 64))
-            mount -o remount,size="${want}k" "$1" || { status=1; return; }
+            mount -o "remount,${flags}size=${want}k" "${line%% *}" "$1" || { status=1; return; }
         fi
     elif [ "$3" = create ]; then
         mkdir -p "$1" && mount -t tmpfs -o nosuid,nodev,mode=1777,size="${want}k" shm "$1" \

@@ -31,11 +31,11 @@ def apply(lxd: Lxd, server: Server) -> bool:
             timeout=30,
         )
     except LxdError as exc:
-        log.warning("tmpfs sizing failed", extra={"server": server.id, "error": str(exc)})
+        log.warning("tmpfs sizing failed in server %s: %s", server.id, exc)
         return False
     if not result.ok:
+        output = (result.stderr or result.stdout).strip()[:300]
         log.warning(
-            "tmpfs sizing failed",
-            extra={"server": server.id, "error": (result.stderr or result.stdout).strip()[:300]},
+            "tmpfs sizing failed in server %s (exit %s): %s", server.id, result.exit_code, output
         )
     return result.ok

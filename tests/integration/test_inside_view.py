@@ -107,7 +107,8 @@ def test_inside_view_follows_the_plan_through_resize_rebuild_and_reboot(
     r = client.post("/v1/servers", json=body, headers=h)
     assert r.status_code == 202, r.text
     sid = r.json()["server"]["id"]
-    assert wait_action(client, r.json()["action"]["id"], h)["status"] == "success"
+    created = wait_action(client, r.json()["action"]["id"], h)
+    assert created["status"] == "success", created
     try:
         _assert_shows(client, h, sid, small, since=since, when="busybox, created small")
 

@@ -55,6 +55,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
+        "inside view",
         "NIC ingress limit",
         "NIC egress limit",
         "qemu",
@@ -70,6 +71,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
+        "inside view",
         "NIC ingress limit",
     ):
         assert probes[name]["status"] == "ok", probes[name]

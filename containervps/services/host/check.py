@@ -26,6 +26,24 @@ from containervps.shell import probe
 log = logging.getLogger(__name__)
 
 
+def lxcfs_options_probe(*, want: list[str], running: list[str] | None) -> Probe:
+    """Whether the running lxcfs has the options the settings ask for (e.g. load average)."""
+    where = f"mounted on {daemons.LXCFS_DIR}"
+    if running is None:
+        return Probe("lxcfs", "ok", f"{where} (its process is not visible: options unknown)")
+    shown = " ".join(running) or "no options"
+    if daemons.normalise_lxcfs_options(running) == daemons.normalise_lxcfs_options(want):
+        return Probe("lxcfs", "ok", f"{where}, running with {shown}")
+    return Probe(
+        "lxcfs",
+        "degraded",
+        f"{where}, running with {shown}; settings ask for {' '.join(want) or 'no options'}",
+        "VPSs do not get what CONTAINERVPS_LXCFS_OPTIONS promises (e.g. their own load "
+        "average) until lxcfs restarts with them; a restart breaks /proc in running VPSs "
+        "unless their lxcfs mounts are re-attached",
+    )
+
+
 class HostCheck:
     """Runs every probe; never raises for a missing capability (it reports it)."""
 
@@ -57,13 +75,15 @@ class HostCheck:
         return lxd
 
     def _lxcfs_host(self) -> Probe:
-        if daemons.lxcfs_active():
-            return Probe("lxcfs", "ok", f"mounted on {daemons.LXCFS_DIR}")
-        return Probe(
-            "lxcfs",
-            "missing",
-            "not mounted",
-            "free/top/nproc inside a VPS show the host's totals, not the plan",
+        if not daemons.lxcfs_active():
+            return Probe(
+                "lxcfs",
+                "missing",
+                "not mounted",
+                "free/top/nproc inside a VPS show the host's totals, not the plan",
+            )
+        return lxcfs_options_probe(
+            want=self.settings.lxcfs_options, running=daemons.lxcfs_running_options()
         )
 
     def _subids(self) -> Probe:

@@ -44,6 +44,31 @@ def lxcfs_active() -> bool:
         raise
 
 
+# Short spellings lxcfs accepts for the options it is started with (`lxcfs --help`).
+_LXCFS_SHORT = {"-l": "--enable-loadavg", "-u": "--disable-swap"}
+_LXCFS_IGNORED = {"-f", "--foreground", "-d", "--debug"}  # how it runs, not what it shows
+
+
+def normalise_lxcfs_options(options: list[str]) -> list[str]:
+    """Options in one spelling, sorted, without those that do not change what VPSs see."""
+    return sorted({_LXCFS_SHORT.get(o, o) for o in options if o not in _LXCFS_IGNORED})
+
+
+def lxcfs_running_options() -> list[str] | None:
+    """The options of the lxcfs process serving LXCFS_DIR (None: no such process)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            raw = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+        if len(args) >= 2 and Path(args[0]).name == "lxcfs" and Path(args[-1]) == LXCFS_DIR:
+            return args[1:-1]
+    return None
+
+
 def _release_stale_lxcfs_mount() -> None:
     """Detach an lxcfs FUSE mount whose daemon died (a host restart without unmounting it)."""
     try:

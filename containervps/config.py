@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # lxcfs (started before LXD) virtualises /proc inside VPSs; options it is started with
     # (e.g. "--enable-loadavg"; README, "The inside view").
     lxcfs_options: list[str] = Field(default_factory=list)
+    # Seconds between checks in `serve` that lxcfs answers; when it stopped it is started again
+    # and the views of running servers re-attached (services/host/lxcfs_watchdog.py). 0: off.
+    lxcfs_watch_interval: float = 3.0
 
     # Density benchmark (`containervps bench density`)
     bench_reports_dir: Path | None = None  # default: <data_dir>/reports

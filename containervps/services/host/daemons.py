@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,20 +117,43 @@ def ensure_lxd(settings: Settings) -> DaemonStatus:
     return DaemonStatus("lxd", True, "started")
 
 
+def lxd_daemon_pid() -> int | None:
+    """The pid of the LXD daemon we started (``lxd --group ...``), or None."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # exited meanwhile
+            continue
+        if Path(args[0].decode(errors="replace")).name == "lxd" and args[1:2] == [b"--group"]:
+            return int(cmdline.parent.name)
+    return None
+
+
+def stop_lxd_keeping_instances(settings: Settings, *, timeout: float = 60) -> None:
+    """Stop the LXD daemon and leave every container running.
+
+    SIGTERM means "LXD will be back" (LXD's daemon-behavior doc; measured in
+    tests/integration/test_lxd_restart.py): containers, their monitors and forkproxies go on.
+    ``lxd shutdown`` and SIGPWR would stop every container first.
+    """
+    pid = lxd_daemon_pid()
+    if pid is None:
+        raise HostSetupError("no LXD daemon started by `lxd --group ...` found")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if Path(f"/proc/{pid}").exists():
+        raise HostSetupError(f"LXD (pid {pid}) did not stop within {timeout:.0f}s")
+
+
 def restart_lxd(settings: Settings) -> None:
-    """Restart LXD so that it rereads /etc/subuid and /etc/subgid."""
+    """Restart LXD so that it rereads /etc/subuid and /etc/subgid; VPSs keep running."""
     if has_systemd():
         run(["systemctl", "restart", "lxd"], what="restart lxd")
         return
     if lxd_answers(settings):
-        run(
-            [require_tool("lxd", package="lxd"), "shutdown", "--timeout", "60"],
-            what="stop LXD",
-            timeout=90,
-        )
-        deadline = time.monotonic() + 30
-        while lxd_answers(settings) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        stop_lxd_keeping_instances(settings)
     ensure_lxd(settings)
 
 

@@ -25,7 +25,14 @@ from containervps.services.host.daemons import LXCFS_DIR
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ContainerRepair", "ProcessNamespaces", "dead_views", "repair", "running_containers"]
+__all__ = [
+    "ContainerRepair",
+    "ProcessNamespaces",
+    "dead_views",
+    "lxcfs_views",
+    "repair",
+    "running_containers",
+]
 
 # What LXC mounts from lxcfs (lxcfs 5.0's mount hook), at the same path inside the container.
 LXCFS_VIEWS = frozenset(
@@ -123,21 +130,31 @@ def running_containers() -> list[ProcessNamespaces]:
     return found
 
 
+def lxcfs_views(mountinfo: str) -> list[str]:
+    """Mount points of the lxcfs views LXC made, from a mountinfo text. Other lxcfs mounts (a
+    tenant could name its own FUSE file system "lxcfs") are never touched."""
+    views: list[str] = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        fstype = fields[fields.index("-") + 1]
+        root, target = fields[3], fields[4]
+        if fstype == "fuse.lxcfs" and root == target and root in LXCFS_VIEWS:
+            views.append(target)
+    return views
+
+
 def dead_views(pid: int) -> list[str]:
     """The lxcfs views in pid's mount namespace whose lxcfs is gone."""
     try:
-        lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        mountinfo = Path(f"/proc/{pid}/mountinfo").read_text()
     except OSError:
         return []
     dead: list[str] = []
-    for line in lines:
-        fields = line.split()
-        fstype = fields[fields.index("-") + 1] if "-" in fields else ""
-        root, target = fields[3], fields[4]
-        if fstype != "fuse.lxcfs" or root != target or root not in LXCFS_VIEWS:
-            continue
+    for target in lxcfs_views(mountinfo):
         try:
-            os.stat(f"/proc/{pid}/root{target}")
+            os.stat(f"/proc/{pid}/root{target}")  # resolved in the container's own mounts
         except OSError as exc:
             if exc.errno in DEAD:
                 dead.append(target)

@@ -42,24 +42,24 @@ def test_a_cgroup_names_its_project_and_instance(cgroup: str, owner: tuple[str, 
 def test_the_watchdog_repairs_at_start_when_lxcfs_is_down_or_was_restarted(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = {"active": True, "device": "0:42"}
+    active, device = [True], ["0:42"]
     passes: list[str] = []
 
     def repair(_: Settings, **__: object) -> LxcfsRepair:
-        passes.append(state["device"])
-        state["active"] = True
+        passes.append(device[0])
+        active[0] = True
         return LxcfsRepair(False, 0, [], {}, 0.0)
 
     monkeypatch.setattr(lxcfs_watchdog, "repair_lxcfs", repair)
-    monkeypatch.setattr(lxcfs_watchdog.daemons, "lxcfs_active", lambda: state["active"])
-    monkeypatch.setattr(lxcfs_watchdog, "lxcfs_device", lambda: state["device"])
+    monkeypatch.setattr(lxcfs_watchdog.daemons, "lxcfs_active", lambda: active[0])
+    monkeypatch.setattr(lxcfs_watchdog, "lxcfs_device", lambda: device[0])
     dog = LxcfsWatchdog(settings)
     assert dog.tick() is not None  # start-up: views left dead while no API ran
     assert dog.tick() is None and dog.tick() is None
-    state["active"] = False
+    active[0] = False
     assert dog.tick() is not None
     assert dog.tick() is None
-    state["device"] = "0:77"  # restarted by someone else (`host start`)
+    device[0] = "0:77"  # restarted by someone else (`host start`)
     assert dog.tick() is not None
     assert dog.tick() is None
     assert passes == ["0:42", "0:42", "0:77"]

@@ -89,8 +89,10 @@ def test_lxcfs_killed_is_restarted_and_views_reattached_without_reboot(
             for kill in range(KILLS):
                 sig = signal.SIGKILL if kill % 2 == 0 else signal.SIGTERM
                 uptimes = {s.id: _uptime(lxd, s) for s in servers}
-                os.kill(_lxcfs_pid(), sig)
+                pid = _lxcfs_pid()
+                os.kill(pid, sig)
                 killed = time.monotonic()
+                _wait_gone(pid)  # its FUSE connection is cut when it has exited
                 # What a process inside sees right away (through the container's own mounts).
                 dead = 0
                 for s in servers:
@@ -126,6 +128,19 @@ def test_lxcfs_killed_is_restarted_and_views_reattached_without_reboot(
         daemons.ensure_lxcfs(cp_settings)
         left = repair_lxcfs(cp_settings, all_containers=True)  # neighbours' containers too
         print(f"cleanup: {len(left.repaired)} other containers re-attached")
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in {"Z", "X"}:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"lxcfs {pid} still running 10s after the signal")
 
 
 def _wait_until_readable(lxd: Lxd, servers: list[Server]) -> float:

@@ -6,6 +6,7 @@ itself (this project's CI machines have no systemd).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -141,10 +142,23 @@ def stop_lxd_keeping_instances(settings: Settings, *, timeout: float = 60) -> No
         raise HostSetupError("no LXD daemon started by `lxd --group ...` found")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if Path(f"/proc/{pid}").exists():
+    if _alive(pid):
         raise HostSetupError(f"LXD (pid {pid}) did not stop within {timeout:.0f}s")
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited child of ours that nobody waited for yet is reaped here)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    if state not in {"Z", "X"}:
+        return True
+    with contextlib.suppress(ChildProcessError):  # started by us (`ensure_lxd`)
+        os.waitpid(pid, os.WNOHANG)
+    return False
 
 
 def restart_lxd(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd
 from containervps.services.host import daemons, lxcfs_mounts
-from containervps.services.host.lxcfs_watchdog import repair_lxcfs
+from containervps.services.host.lxcfs_watchdog import lxcfs_device, repair_lxcfs
 from tests.integration.api_support import make_tenant, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
@@ -64,6 +64,7 @@ def test_lxcfs_killed_is_restarted_and_views_reattached_without_reboot(
 ) -> None:
     lxd = ready_host
     t = make_tenant(cp_settings, lxd, "lxcfs")
+    devices: set[str] = set()  # of the lxcfs mounts killed here
     try:
         with TestClient(create_app()) as client:
             ids = []
@@ -89,6 +90,7 @@ def test_lxcfs_killed_is_restarted_and_views_reattached_without_reboot(
             for kill in range(KILLS):
                 sig = signal.SIGKILL if kill % 2 == 0 else signal.SIGTERM
                 uptimes = {s.id: _uptime(lxd, s) for s in servers}
+                devices.add(str(lxcfs_device()))
                 pid = _lxcfs_pid()
                 os.kill(pid, sig)
                 killed = time.monotonic()
@@ -126,18 +128,22 @@ def test_lxcfs_killed_is_restarted_and_views_reattached_without_reboot(
             assert all(not lxcfs_mounts.dead_views(p) for p in containers.pids)
     finally:
         daemons.ensure_lxcfs(cp_settings)
-        left = repair_lxcfs(cp_settings, all_containers=True)  # neighbours' containers too
+        # Containers of others on this host lost their views too (not those of another lxcfs).
+        left = repair_lxcfs(cp_settings, all_containers=True, devices=devices)
         print(f"cleanup: {len(left.repaired)} other containers re-attached")
 
 
 def _wait_gone(pid: int) -> None:
+    """Until every thread of lxcfs has exited (its FUSE device is closed with the last one)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state in {"Z", "X"}:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                continue
+        if all(st in {"Z", "X"} for st in states) and not daemons.lxcfs_active():
             return
         time.sleep(0.005)
     raise AssertionError(f"lxcfs {pid} still running 10s after the signal")

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.usefixtures("cp_settings")
 
 RESTARTS = int(os.environ.get("CVPS_TEST_LXD_RESTARTS", "2"))
 BYSTANDERS = 3  # servers that only run through the restarts
+GRACE = 15.0  # seconds LXD may wait for open operations before it is killed
 NANO = {"plan": "nano", "image": "busybox"}
 
 
@@ -77,7 +78,7 @@ def test_lxd_restart_keeps_servers_running_and_ends_actions_cleanly(
             time.sleep(0.3)  # the worker is inside LXD calls now
             stopped = time.monotonic()
             try:
-                daemons.stop_lxd_keeping_instances(cp_settings)
+                how = daemons.stop_lxd_keeping_instances(cp_settings, grace=GRACE)
                 down = time.monotonic()
                 for what, answer in {
                     "readyz": client.get("/readyz"),
@@ -105,7 +106,7 @@ def test_lxd_restart_keeps_servers_running_and_ends_actions_cleanly(
             ).run()
             outcomes += [f"{a['command']}:{a['status']}" for a in actions]
             print(
-                f"\nrestart {n + 1}/{RESTARTS}: LXD stopped in {down - stopped:.1f}s, back "
+                f"\nrestart {n + 1}/{RESTARTS}: LXD stopped ({how}) in {down - stopped:.1f}s, back "
                 f"in {up - down:.1f}s; in flight: {[o for o in outcomes[-2:]]}; errors: "
                 f"{[a['error'] for a in actions if a['status'] == 'error']}"
             )

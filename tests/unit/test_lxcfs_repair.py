@@ -21,9 +21,9 @@ MOUNTINFO = """\
 def test_only_the_views_lxc_made_are_taken() -> None:
     # A tenant's own "lxcfs" at another path, or a view mounted elsewhere, is left alone.
     assert lxcfs_mounts.lxcfs_views(MOUNTINFO) == [
-        "/proc/meminfo",
-        "/sys/devices/system/cpu",
-        "/proc/meminfo",
+        ("/proc/meminfo", "0:42"),
+        ("/sys/devices/system/cpu", "0:42"),
+        ("/proc/meminfo", "0:42"),
     ]
 
 

@@ -130,29 +130,32 @@ def running_containers() -> list[ProcessNamespaces]:
     return found
 
 
-def lxcfs_views(mountinfo: str) -> list[str]:
-    """Mount points of the lxcfs views LXC made, from a mountinfo text. Other lxcfs mounts (a
-    tenant could name its own FUSE file system "lxcfs") are never touched."""
-    views: list[str] = []
+def lxcfs_views(mountinfo: str) -> list[tuple[str, str]]:
+    """(mount point, device) of the lxcfs views LXC made, from a mountinfo text. Other lxcfs
+    mounts (a tenant could name its own FUSE file system "lxcfs") are never touched."""
+    views: list[tuple[str, str]] = []
     for line in mountinfo.splitlines():
         fields = line.split()
         if "-" not in fields:
             continue
         fstype = fields[fields.index("-") + 1]
-        root, target = fields[3], fields[4]
+        device, root, target = fields[2], fields[3], fields[4]
         if fstype == "fuse.lxcfs" and root == target and root in LXCFS_VIEWS:
-            views.append(target)
+            views.append((target, device))
     return views
 
 
-def dead_views(pid: int) -> list[str]:
-    """The lxcfs views in pid's mount namespace whose lxcfs is gone."""
+def dead_views(pid: int, *, devices: set[str] | None = None) -> list[str]:
+    """The lxcfs views in pid's mount namespace whose lxcfs is gone (only those of one of
+    ``devices``, major:minor, when given)."""
     try:
         mountinfo = Path(f"/proc/{pid}/mountinfo").read_text()
     except OSError:
         return []
     dead: list[str] = []
-    for target in lxcfs_views(mountinfo):
+    for target, device in lxcfs_views(mountinfo):
+        if devices is not None and device not in devices:
+            continue
         try:
             os.stat(f"/proc/{pid}/root{target}")  # resolved in the container's own mounts
         except OSError as exc:
@@ -174,18 +177,23 @@ def _run_helper(plan: list[dict[str, object]]) -> dict[int, dict[str, object]]:
         check=False,
     )
     results = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 and not results:
-        raise HostSetupError(
-            "re-attaching lxcfs views failed", details={"stderr": done.stderr[-2000:]}
-        )
+    if done.returncode != 0:
+        log.error("lxcfs view helper failed: %s", done.stderr[-2000:])
+        if not results:
+            raise HostSetupError(
+                f"re-attaching lxcfs views failed: {done.stderr.strip()[-300:]}",
+                details={"stderr": done.stderr[-2000:]},
+            )
     return {int(r["pid"]): r for r in results}
 
 
-def _plan_for(pids: list[int]) -> tuple[list[dict[str, object]], dict[int, list[str]]]:
+def _plan_for(
+    pids: list[int], devices: set[str] | None
+) -> tuple[list[dict[str, object]], dict[int, list[str]]]:
     plan: list[dict[str, object]] = []
     views: dict[int, list[str]] = {}
     for pid in pids:
-        dead = dead_views(pid)
+        dead = dead_views(pid, devices=devices)
         if dead:
             views[pid] = dead
             plan.append(
@@ -197,13 +205,16 @@ def _plan_for(pids: list[int]) -> tuple[list[dict[str, object]], dict[int, list[
     return plan, views
 
 
-def repair(containers: list[ProcessNamespaces]) -> list[ContainerRepair]:
-    """Re-attach the dead lxcfs views of ``containers`` to the running lxcfs; only those touched
-    are returned. Init's namespaces go first: their repair propagates to most of the others."""
+def repair(
+    containers: list[ProcessNamespaces], *, devices: set[str] | None = None
+) -> list[ContainerRepair]:
+    """Re-attach the dead lxcfs views of ``containers`` (of ``devices`` only, when given) to
+    the running lxcfs; only the containers touched are returned. Init's namespaces go first:
+    their repair propagates to most of the others."""
     outcome = {c.pids[0]: ContainerRepair(c.project, c.name, c.pids[0]) for c in containers}
     owner = {pid: c.pids[0] for c in containers for pid in c.pids}
     for wave in ([c.pids[0] for c in containers], [p for c in containers for p in c.pids[1:]]):
-        plan, _ = _plan_for(wave)
+        plan, _ = _plan_for(wave, devices)
         for pid, result in _run_helper(plan).items():
             entry = outcome[owner[pid]]
             replaced = [str(v) for v in result.get("replaced") or []]  # type: ignore[attr-defined]

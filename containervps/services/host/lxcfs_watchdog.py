@@ -73,9 +73,12 @@ def _live_servers(settings: Settings) -> dict[tuple[str, str], int]:
     return {(project, name): int(sid) for project, name, sid in rows if sid is not None}
 
 
-def repair_lxcfs(settings: Settings, *, all_containers: bool = False) -> LxcfsRepair:
+def repair_lxcfs(
+    settings: Settings, *, all_containers: bool = False, devices: set[str] | None = None
+) -> LxcfsRepair:
     """Start lxcfs if it is down, then re-attach dead views in the servers' containers (in every
-    running container with ``all_containers``) and record an event per repaired server."""
+    running container with ``all_containers``; only views of ``devices``, the major:minor of
+    earlier lxcfs mounts, when given) and record an event per repaired server."""
     started = time.monotonic()
     with _repair_lock(settings):
         restarted = not daemons.lxcfs_active()
@@ -86,7 +89,7 @@ def repair_lxcfs(settings: Settings, *, all_containers: bool = False) -> LxcfsRe
         containers = [
             c for c in running_containers() if all_containers or (c.project, c.name) in servers
         ]
-        repaired = repair(containers)
+        repaired = repair(containers, devices=devices)
     ids: dict[str, int] = {}
     for r in repaired:
         sid = servers.get((r.project, r.name))

@@ -73,8 +73,10 @@ def enter_mount_ns(fd: int) -> None:
 def _replace_in(pid: int, mounts: list[dict[str, str]], *, host_ns: int) -> dict[str, Any]:
     """Replace ``mounts`` ({source on the host, target in the namespace}) in pid's namespace."""
     done: list[str] = []
-    clones = [(clone_mount(m["source"]), m["target"]) for m in mounts]
+    clones: list[tuple[int, str]] = []
     try:
+        for m in mounts:
+            clones.append((clone_mount(m["source"]), m["target"]))
         ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         try:
             enter_mount_ns(ns)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from containervps.errors import HostSetupError
 from containervps.services.host.daemons import LXCFS_DIR
@@ -164,7 +165,7 @@ def dead_views(pid: int, *, devices: set[str] | None = None) -> list[str]:
     return dead
 
 
-def _run_helper(plan: list[dict[str, object]]) -> dict[int, dict[str, object]]:
+def _run_helper(plan: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Replace mounts in other namespaces from a fresh, single-threaded interpreter."""
     if not plan:
         return {}
@@ -187,22 +188,15 @@ def _run_helper(plan: list[dict[str, object]]) -> dict[int, dict[str, object]]:
     return {int(r["pid"]): r for r in results}
 
 
-def _plan_for(
-    pids: list[int], devices: set[str] | None
-) -> tuple[list[dict[str, object]], dict[int, list[str]]]:
-    plan: list[dict[str, object]] = []
-    views: dict[int, list[str]] = {}
+def _plan_for(pids: list[int], devices: set[str] | None) -> list[dict[str, Any]]:
+    """The helper's work: each namespace's dead views, to be replaced by the host's files."""
+    plan: list[dict[str, Any]] = []
     for pid in pids:
         dead = dead_views(pid, devices=devices)
         if dead:
-            views[pid] = dead
-            plan.append(
-                {
-                    "pid": pid,
-                    "mounts": [{"source": f"{LXCFS_DIR}{v}", "target": v} for v in dead],
-                }
-            )
-    return plan, views
+            mounts = [{"source": f"{LXCFS_DIR}{v}", "target": v} for v in dead]
+            plan.append({"pid": pid, "mounts": mounts})
+    return plan
 
 
 def repair(
@@ -214,10 +208,9 @@ def repair(
     outcome = {c.pids[0]: ContainerRepair(c.project, c.name, c.pids[0]) for c in containers}
     owner = {pid: c.pids[0] for c in containers for pid in c.pids}
     for wave in ([c.pids[0] for c in containers], [p for c in containers for p in c.pids[1:]]):
-        plan, _ = _plan_for(wave, devices)
-        for pid, result in _run_helper(plan).items():
+        for pid, result in _run_helper(_plan_for(wave, devices)).items():
             entry = outcome[owner[pid]]
-            replaced = [str(v) for v in result.get("replaced") or []]  # type: ignore[attr-defined]
+            replaced = [str(v) for v in result.get("replaced") or []]
             entry.replaced.extend(v for v in replaced if v not in entry.replaced)
             entry.namespaces += 1 if replaced else 0
             if result.get("error"):

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # --enable-loadavg: each VPS's load average is its own (measured cost: 0.30% of one core
     # at 500 VPSs; README, "The inside view"). On systemd hosts, set them in lxcfs's unit.
     lxcfs_options: list[str] = Field(default_factory=lambda: ["--enable-loadavg"])
+    # Seconds between checks in `serve` that lxcfs answers; when it stopped it is started again
+    # and the views of running servers re-attached (services/host/lxcfs_watchdog.py). 0: off.
+    lxcfs_watch_interval: float = 3.0
 
     # Density benchmark (`containervps bench density`)
     bench_reports_dir: Path | None = None  # default: <data_dir>/reports

@@ -49,6 +49,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
     for name in (
         "lxd",
         "lxcfs",
+        "lxcfs views",
         "subuid range",
         "bridge",
         "disk size view",

@@ -17,7 +17,7 @@ from containervps.lxd import Lxd, connect
 from containervps.services.capacity import disk_probe
 from containervps.services.capacity.admission import pool_disk_dir
 from containervps.services.capacity.kernel_limits import kernel_limits
-from containervps.services.host import daemons, qemu
+from containervps.services.host import daemons, lxcfs_mounts, qemu
 from containervps.services.host.probe import Probe, Status
 from containervps.services.host.scratch_probes import ScratchProbes
 from containervps.services.host.setup import IDMAP_SIZE
@@ -54,6 +54,7 @@ class HostCheck:
         probes: list[Probe] = []
         lxd = self._lxd(probes)
         probes.append(self._lxcfs_host())
+        probes.append(self._lxcfs_views())
         probes.append(self._subids())
         probes.extend(self._kernel_limits())
         if lxd is not None:
@@ -84,6 +85,24 @@ class HostCheck:
             )
         return lxcfs_options_probe(
             want=self.settings.lxcfs_options, running=daemons.lxcfs_running_options()
+        )
+
+    def _lxcfs_views(self) -> Probe:
+        """Every running container's /proc views answer (none left dead by an lxcfs restart)."""
+        containers = lxcfs_mounts.running_containers()
+        dead = [
+            f"{c.project}/{c.name}"
+            for c in containers
+            if any(lxcfs_mounts.dead_views(pid) for pid in c.pids)
+        ]
+        if not dead:
+            return Probe("lxcfs views", "ok", f"alive in all {len(containers)} running containers")
+        return Probe(
+            "lxcfs views",
+            "degraded",
+            f"dead in {len(dead)} of {len(containers)} running containers: {', '.join(dead[:5])}",
+            "reading /proc/meminfo etc. fails inside them; `serve` repairs this within seconds, "
+            "or run `containervps host repair-lxcfs`",
         )
 
     def _subids(self) -> Probe:

@@ -23,6 +23,12 @@ def start(
         steps.append(daemons.ensure_dockerd(s))
     for st in steps:
         common.console.print(f"{st.name}: {'started' if st.started else 'running'} ({st.detail})")
+    if daemons.lxcfs_options_differ(s):  # e.g. an upgrade changed lxcfs_options
+        report = lxcfs_watchdog.repair_lxcfs(s, all_containers=True)
+        common.console.print(
+            f"lxcfs: restarted with {s.lxcfs_options}; {len(report.repaired)} of "
+            f"{report.scanned} running containers re-attached"
+        )
 
 
 @app.command("repair-lxcfs")

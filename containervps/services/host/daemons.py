@@ -57,8 +57,8 @@ def normalise_lxcfs_options(options: list[str]) -> list[str]:
     return sorted({_LXCFS_SHORT.get(o, o) for o in options if o not in _LXCFS_IGNORED})
 
 
-def lxcfs_running_options() -> list[str] | None:
-    """The options of the lxcfs process serving LXCFS_DIR (None: no such process)."""
+def _lxcfs_process() -> tuple[int, list[str]] | None:
+    """(pid, options) of the lxcfs process serving LXCFS_DIR, if any."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -68,8 +68,41 @@ def lxcfs_running_options() -> list[str] | None:
             continue  # gone meanwhile, or not ours to read
         args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
         if len(args) >= 2 and Path(args[0]).name == "lxcfs" and Path(args[-1]) == LXCFS_DIR:
-            return args[1:-1]
+            return int(proc.name), args[1:-1]
     return None
+
+
+def lxcfs_running_options() -> list[str] | None:
+    """The options of the lxcfs process serving LXCFS_DIR (None: no such process)."""
+    found = _lxcfs_process()
+    return found[1] if found else None
+
+
+def lxcfs_options_differ(settings: Settings) -> bool:
+    """An lxcfs we start runs with options other than ``lxcfs_options``."""
+    found = _lxcfs_process()
+    if has_systemd() or found is None:
+        return False
+    return normalise_lxcfs_options(found[1]) != normalise_lxcfs_options(settings.lxcfs_options)
+
+
+def stop_lxcfs_with_other_options(settings: Settings) -> bool:
+    """Stop an lxcfs we started whose options differ from ``lxcfs_options`` (its views in
+    running containers then need re-attaching); whether it was stopped."""
+    found = _lxcfs_process()
+    if found is None or not lxcfs_options_differ(settings):
+        return False
+    pid, options = found
+    log.warning(
+        "lxcfs runs with %s, the settings ask for %s: restarting it",
+        options,
+        settings.lxcfs_options,
+    )
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, seconds=10):
+        os.kill(pid, signal.SIGKILL)
+        _wait_exit(pid, seconds=10)
+    return True
 
 
 def _release_stale_lxcfs_mount() -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from containervps.config import Settings
@@ -64,23 +65,30 @@ def _repair_lock(settings: Settings) -> Iterator[None]:
 
 
 def _live_servers(settings: Settings) -> dict[tuple[str, str], int]:
-    with session_scope(settings) as session:
-        rows = session.exec(
-            select(Server.lxd_project, Server.lxd_name, Server.id).where(
-                col(Server.deleted_at).is_(None)
-            )
-        ).all()
+    try:
+        with session_scope(settings) as session:
+            rows = session.exec(
+                select(Server.lxd_project, Server.lxd_name, Server.id).where(
+                    col(Server.deleted_at).is_(None)
+                )
+            ).all()
+    except SQLAlchemyError:  # `host start` on a host whose database is not migrated yet
+        log.warning("no servers known (database not ready): repairing by container only")
+        return {}
     return {(project, name): int(sid) for project, name, sid in rows if sid is not None}
 
 
 def repair_lxcfs(
     settings: Settings, *, all_containers: bool = False, devices: set[str] | None = None
 ) -> LxcfsRepair:
-    """Start lxcfs if it is down, then re-attach dead views in the servers' containers (in every
+    """Start lxcfs if it is down (or restart it when it runs with options other than
+    ``lxcfs_options``), then re-attach dead views in the servers' containers (in every
     running container with ``all_containers``; only views of ``devices``, the major:minor of
     earlier lxcfs mounts, when given) and record an event per repaired server."""
     started = time.monotonic()
     with _repair_lock(settings):
+        # Every view on the host dies with an lxcfs stopped for its options: re-attach all.
+        all_containers |= daemons.stop_lxcfs_with_other_options(settings)
         restarted = not daemons.lxcfs_active()
         if restarted:
             log.warning("lxcfs is not answering; starting it again")

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # lxcfs (started before LXD) virtualises /proc inside VPSs; options it is started with
     # (e.g. "--enable-loadavg"; README, "The inside view").
     lxcfs_options: list[str] = Field(default_factory=list)
+    # cgroup v1 hierarchies: the platform writes disk bandwidth limits (blkio) itself
+    cgroup_root: Path = Path("/sys/fs/cgroup")
 
     # Density benchmark (`containervps bench density`)
     bench_reports_dir: Path | None = None  # default: <data_dir>/reports

@@ -23,6 +23,7 @@ from containervps.services.actions.store import runner_alive, this_runner
 from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
 from containervps.services.servers import bandwidth, ssh_forwards
+from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 from containervps.services.servers.teardown import rollback_create
 from containervps.services.tenancy.projects import ensure_project, project_config, tenant_projects
@@ -252,15 +253,28 @@ class Reconciler:
             if inst.tag("server_id") != str(server.id) or dry_run:
                 continue
             pool = str(inst.devices.get("root", {}).get("pool") or self.settings.storage_pool)
+            target = f"server:{server.id}"
             try:
-                changed = bandwidth.apply(self.settings, self.lxd, server, pool=pool)
+                if self._cpu_weight(server, inst):
+                    detail = "CPU weight per vCPU set (servers made before it had one)"
+                    findings.append(Finding("host_limits", target, detail, True))
+                if bandwidth.apply(self.settings, self.lxd, server, pool=pool):
+                    detail = "disk bandwidth limits written into its cgroup"
+                    findings.append(Finding("host_limits", target, detail, True))
             except (ContainerVpsError, OSError, ValueError) as exc:
-                log.warning("disk bandwidth", extra={"server": server.id, "error": str(exc)})
-                continue
-            if changed:
-                detail = "disk bandwidth limits written into its cgroup"
-                findings.append(Finding("host_limits", f"server:{server.id}", detail, True))
+                log.warning("host limits", extra={"server": server.id, "error": str(exc)})
         return findings
+
+    def _cpu_weight(self, server: Server, inst: InstanceInfo) -> bool:
+        """Servers made before vCPUs had a weight get limits.cpu.allowance (applied live)."""
+        key = "limits.cpu.allowance"
+        wanted = instance_limits(server.limits, pool="", network="")[0][key]
+        if inst.config.get(key) == wanted:
+            return False
+        self.lxd.instances.update(
+            name=server.lxd_name, project=server.lxd_project, config={key: wanted}
+        )
+        return True
 
     def _set(self, server: Server, status: str, detail: str, dry_run: bool, kind: str) -> Finding:
         if not dry_run:

@@ -97,6 +97,10 @@ def wanted(limits: dict[str, Any]) -> dict[str, int] | None:
     return {"read": int(read["value"]) * 10**6, "write": int(write["value"]) * 10**6}
 
 
+def _rates(path: Path) -> list[int]:
+    return [int(line.split()[1]) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _held(path: Path, device: str) -> int | None:
     for line in path.read_text().splitlines():
         dev, _, rate = line.partition(" ")
@@ -115,6 +119,8 @@ def apply(settings: Settings, lxd: Lxd, server: Server, *, pool: str) -> bool:
     directory = cgroup_dir(settings, server)
     if rates is None or not directory.is_dir():
         return False
+    if all(_rates(directory / FILES[d]) == [rate] for d, rate in rates.items()):
+        return False  # held (the common case of a reconciler pass: no LXD request)
     device = pool_device(lxd, pool)
     if device is None:
         log.warning("no block device under pool", extra={"server": server.id, "pool": pool})

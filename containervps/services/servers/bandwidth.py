@@ -9,7 +9,8 @@ written after every action and repaired by the reconciler (a reboot from inside 
 cgroup v1 throttles the I/O a task submits itself: reads, direct writes and the writeback an
 fsync does; buffered writeback runs in the kernel's flusher threads outside the container's
 cgroup and is not throttled (measured: 1 MiB direct writes 19.9 MB/s and fsync'd writes
-19.0 MB/s at a 20 MB/s limit, buffered writes into the page cache ~590 MB/s either way).
+19.0 MB/s at a 20 MB/s limit, buffered writes into the page cache ~590 MB/s either way, and
+800 MiB buffered and synced in a 256 MiB container 525 MB/s).
 """
 
 from __future__ import annotations

@@ -28,17 +28,16 @@ HOLDS = (
 
 
 def upgrade() -> None:
+    # NOT NULL with a default is a plain ALTER TABLE ADD COLUMN in SQLite: recreating the
+    # table instead would drop it under the servers' foreign keys.
     with op.batch_alter_table("plan") as batch:
-        batch.add_column(sa.Column("disk_read_mb_s", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("disk_write_mb_s", sa.Integer(), nullable=True))
+        for column in ("disk_read_mb_s", "disk_write_mb_s"):
+            batch.add_column(sa.Column(column, sa.Integer(), nullable=False, server_default="1"))
     op.execute(
         "UPDATE plan SET "
         f"disk_read_mb_s = {RULE.format(iops='disk_read_iops')}, "
         f"disk_write_mb_s = {RULE.format(iops='disk_write_iops')}"
     )
-    with op.batch_alter_table("plan") as batch:
-        batch.alter_column("disk_read_mb_s", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column("disk_write_mb_s", existing_type=sa.Integer(), nullable=False)
     _backfill_servers()
 
 
@@ -64,6 +63,6 @@ def _backfill_servers() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("plan") as batch:
-        batch.drop_column("disk_write_mb_s")
-        batch.drop_column("disk_read_mb_s")
+    # SQLite >= 3.35 drops a column in place (a batch recreate trips the servers' foreign keys).
+    for column in ("disk_write_mb_s", "disk_read_mb_s"):
+        op.execute(f"ALTER TABLE plan DROP COLUMN {column}")

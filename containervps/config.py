@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # filesystem) of its own, so `df /` shows the plan's size, at a measured cost per server
     # (README, "Disk layouts"; `bench scale --disk-layout`).
     disk_layout: Literal["shared", "per_server"] = "shared"
+    # cgroup v1 hierarchies: the platform writes disk bandwidth limits (blkio) itself
+    cgroup_root: Path = Path("/sys/fs/cgroup")
     bridge: str = "cvpsbr0"
     bridge_subnet: str = "10.213.0.1/20"  # gateway/prefix; /20 holds 4093 VPSs
     profile: str = "containervps"

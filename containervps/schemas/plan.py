@@ -26,6 +26,9 @@ class PlanBase(SQLModel):
     disk_gib: Annotated[int, Between(1, 2**16)]  # 64 TiB
     disk_read_iops: Annotated[int, Between(1, 10**6)]
     disk_write_iops: Annotated[int, Between(1, 10**6)]
+    # Bandwidth in MB/s (10**6 bytes), on top of IOPS: large operations pass an IOPS cap fast.
+    disk_read_mb_s: Annotated[int, Between(1, 10**5)]  # 100 GB/s
+    disk_write_mb_s: Annotated[int, Between(1, 10**5)]
     net_ingress_mbit: Annotated[int, Between(1, 10**6)]  # 1 Tbit/s
     net_egress_mbit: Annotated[int, Between(1, 10**6)]
     max_processes: Annotated[int, Between(1, 2**22)]  # the kernel's PID_MAX_LIMIT

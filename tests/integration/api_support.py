@@ -68,6 +68,8 @@ def small_plan(name: str) -> dict[str, Any]:
         "disk_gib": 1,
         "disk_read_iops": 100,
         "disk_write_iops": 50,
+        "disk_read_mb_s": 20,
+        "disk_write_mb_s": 10,
         "net_ingress_mbit": 10,
         "net_egress_mbit": 10,
         "max_processes": 100,

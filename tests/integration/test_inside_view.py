@@ -32,6 +32,8 @@ def _plan(settings: Settings, *, vcpus: int, memory_mib: int, disk_gib: int) -> 
         disk_gib=disk_gib,
         disk_read_iops=500,
         disk_write_iops=250,
+        disk_read_mb_s=50,
+        disk_write_mb_s=25,
         net_ingress_mbit=10,
         net_egress_mbit=10,
         max_processes=200,

@@ -17,6 +17,7 @@ from containervps.services.tenancy import plans
 
 def _plan(name: str, vcpus: int) -> PlanCreate:
     sizes = {"memory_mib": 64, "disk_gib": 1, "disk_read_iops": 10, "disk_write_iops": 10}
+    sizes |= {"disk_read_mb_s": 5, "disk_write_mb_s": 5}
     rates = {"net_ingress_mbit": 1, "net_egress_mbit": 1, "max_processes": 64, "transfer_gib": 1}
     return build(PlanCreate, name=name, vcpus=vcpus, **sizes, **rates)
 
@@ -48,12 +49,18 @@ def test_seeded_plans_and_limits_show_unenforced_egress(db: Settings) -> None:
     config, devices = server_limits.instance_limits(limits, pool="cvps", network="br")
     assert config == {
         "limits.cpu": "1",
+        "limits.cpu.allowance": "100%",
         "limits.memory": "256MiB",
         "limits.memory.enforce": "hard",
         "limits.processes": "256",
     }
     assert devices["root"]["limits.read"] == "500iops" and devices["root"]["size"] == "2GiB"
     assert "limits.egress" not in devices["eth0"] and devices["eth0"]["limits.ingress"] == "50Mbit"
+    # The seeded plans carry a tenth of their IOPS as MB/s (migration 0010).
+    assert (nano.disk_read_mb_s, nano.disk_write_mb_s) == (50, 25)
+    assert limits["disk_write_mb_s"]["value"] == 25 and limits["disk_write_mb_s"]["enforced"]
+    assert "buffered writeback is not throttled" in limits["disk_write_mb_s"]["reason"]
+    assert "vcpus/ceil(R/C)" in limits["vcpus"]["guarantee"]
     enforced = server_limits.plan_limits(nano, egress_enforced=True)
     assert (
         server_limits.instance_limits(enforced, pool="p", network="n")[1]["eth0"]["limits.egress"]

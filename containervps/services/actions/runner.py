@@ -20,6 +20,7 @@ from containervps.services.actions.commands import ActionStatus, Command
 from containervps.services.actions.job import Job
 from containervps.services.actions.registry import RUNNERS
 from containervps.services.actions.store import finish
+from containervps.services.servers import bandwidth
 from containervps.services.servers.states import ServerState
 from containervps.services.servers.teardown import instance_status, mark, rollback_create
 
@@ -48,7 +49,9 @@ def run_action(
     log.info("action started", extra={"action": action_id, "command": action.command})
     try:
         job = Job(settings, lxd or connect(settings), action, server, resume=resume)
-        return RUNNERS[Command(action.command)](job)
+        done = RUNNERS[Command(action.command)](job)
+        _host_limits(settings, job.lxd, action)
+        return done
     except ContainerVpsError as exc:
         log.warning("action failed", extra={"action": action_id, "error": exc.one_line()})
         code, message = exc.code, exc.one_line()
@@ -62,6 +65,17 @@ def run_action(
             log.exception("could not record failure", extra={"action": action_id})
             time.sleep(1 + attempt)
     return action
+
+
+def _host_limits(settings: Settings, lxd: Lxd, action: Action) -> None:
+    """Limits LXD cannot hold, written into the container's cgroup: every start makes a new
+    one (create, power, rebuild, restore), and a resize changes them."""
+    if action.command == Command.DELETE_SERVER:
+        return
+    with session_scope(settings) as session:
+        server = session.get(Server, action.server_id)
+    if server is not None and server.deleted_at is None:
+        bandwidth.enforce(settings, lxd, server)
 
 
 def _failed(
@@ -82,4 +96,6 @@ def _failed(
         status = instance_status(lxd or connect(settings), server)
     except ContainerVpsError:
         status = ServerState.UNKNOWN
+    if lxd is not None and action.command != Command.CREATE_SERVER:
+        _host_limits(settings, lxd, action)  # a failed action may have left it running
     return finish(settings, action.id, error=(code, message), server_update={"status": status})

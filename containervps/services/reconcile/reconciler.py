@@ -22,7 +22,8 @@ from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
 from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
-from containervps.services.servers import ssh_forwards
+from containervps.services.servers import bandwidth, ssh_forwards
+from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 from containervps.services.servers.teardown import rollback_create
 from containervps.services.tenancy.projects import ensure_project, project_config, tenant_projects
@@ -58,6 +59,7 @@ class Reconciler:
         findings += self._project_configs(dry_run)
         findings += self._ssh_forwards(dry_run)
         findings += self._drift(instances, dry_run)
+        findings += self._host_limits(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
         findings += reaper.disks(instances, projects=self._projects())
@@ -230,6 +232,49 @@ class Reconciler:
             if want == ServerState.RUNNING and not server.ipv4 and not dry_run:
                 self._refresh_ipv4(server)
         return findings
+
+    def _host_limits(
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+    ) -> list[Finding]:
+        """Disk bandwidth in the cgroups of running servers: a reboot from inside (or an
+        action whose process died) leaves a new cgroup without it."""
+        with session_scope(self.settings) as session:
+            busy = set(
+                session.exec(
+                    select(Action.server_id).where(Action.status == ActionStatus.RUNNING)
+                ).all()
+            )
+            servers = session.exec(select(Server).where(col(Server.deleted_at).is_(None))).all()
+        findings = []
+        for server in servers:
+            inst = instances.get((server.lxd_project, server.lxd_name))
+            if server.id in busy or inst is None or inst.status != "Running":
+                continue
+            if inst.tag("server_id") != str(server.id) or dry_run:
+                continue
+            pool = str(inst.devices.get("root", {}).get("pool") or self.settings.storage_pool)
+            target = f"server:{server.id}"
+            try:
+                if self._cpu_weight(server, inst):
+                    detail = "CPU weight per vCPU set (servers made before it had one)"
+                    findings.append(Finding("host_limits", target, detail, True))
+                if bandwidth.apply(self.settings, self.lxd, server, pool=pool):
+                    detail = "disk bandwidth limits written into its cgroup"
+                    findings.append(Finding("host_limits", target, detail, True))
+            except (ContainerVpsError, OSError, ValueError) as exc:
+                log.warning("host limits", extra={"server": server.id, "error": str(exc)})
+        return findings
+
+    def _cpu_weight(self, server: Server, inst: InstanceInfo) -> bool:
+        """Servers made before vCPUs had a weight get limits.cpu.allowance (applied live)."""
+        key = "limits.cpu.allowance"
+        wanted = instance_limits(server.limits, pool="", network="")[0][key]
+        if inst.config.get(key) == wanted:
+            return False
+        self.lxd.instances.update(
+            name=server.lxd_name, project=server.lxd_project, config={key: wanted}
+        )
+        return True
 
     def _set(self, server: Server, status: str, detail: str, dry_run: bool, kind: str) -> Finding:
         if not dry_run:

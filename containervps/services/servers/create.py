@@ -19,6 +19,7 @@ from containervps.services.actions.store import finish, set_progress
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import EgressSupport, egress_support
 from containervps.services.servers import access, addresses, disks, provision
+from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import reserve
 from containervps.services.servers.queries import LIVE, validate_labels, validate_name
 from containervps.services.servers.states import ServerState
@@ -130,7 +131,7 @@ def _admit(
         ipv4=addresses.allocate_ipv4(session, settings),
         ssh_keys=new.key_lines,
     )
-    reserve(server, the_plan, egress=egress)
+    reserve(server, the_plan, egress=egress, bandwidth=bandwidth_support(settings))
     return server
 
 

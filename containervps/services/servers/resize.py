@@ -19,6 +19,7 @@ from containervps.services.actions.store import finish
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import egress_support
 from containervps.services.servers import disks, tmpfs
+from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
 from containervps.services.tenancy.plans import get_plan
@@ -103,7 +104,7 @@ def request_resize(
             want_iops=admission.Iops.of(new).minus(admission.Iops.of(server)),
         )
         before: dict[str, Any] = {key: getattr(server, key) for key in RESERVATION}
-        reserve(server, new, egress=egress)
+        reserve(server, new, egress=egress, bandwidth=bandwidth_support(settings))
         return Prepared(params={"from": before, "to": new.name})
 
     return submit(settings, request, prepare)

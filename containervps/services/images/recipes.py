@@ -10,7 +10,7 @@ from typing import Literal
 from containervps.config import Settings
 from containervps.errors import InvalidInput
 
-BUILDER_VERSION = 6  # bump when the rootfs customisation changes, to invalidate caches
+BUILDER_VERSION = 7  # bump when the rootfs customisation changes, to invalidate caches
 
 DEBIAN_PACKAGES = (
     "systemd",
@@ -18,6 +18,8 @@ DEBIAN_PACKAGES = (
     "systemd-resolved",
     "udev",
     "dbus",
+    # Logins become logind sessions (their own scope) instead of living in ssh.service's cgroup.
+    "libpam-systemd",
     "openssh-server",
     "iproute2",
     "iputils-ping",

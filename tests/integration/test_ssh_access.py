@@ -190,7 +190,7 @@ def test_no_keys_gives_a_one_time_root_password(
 # bash would retry a refused fork for half a minute.
 SPAWN = (
     "sh -c '( i=0; while [ $i -lt {want} ]; do sleep 60 & i=$((i+1)); echo $i > /tmp/spawned;"
-    " done ); read n < /tmp/spawned; echo spawned=$n; trap \"\" TERM; kill 0'"
+    ' done ); read n < /tmp/spawned; echo spawned=$n; trap "" TERM; kill 0\''
 )
 
 

@@ -240,9 +240,7 @@ class Reconciler:
         """Running in the database, stopped in LXD, no action on it: stopped from inside."""
         target = f"server:{server.id}"
         if dry_run:
-            return [
-                Finding("stopped", target, "stopped without a stop asked for; would mark", False)
-            ]
+            return [Finding("drift", target, "stopped without a stop asked for; would mark", False)]
         detail = watch.stopped_unexpectedly(self.settings, server=server, seen_at=seen_at)
         return [] if detail is None else [Finding("drift", target, f"{detail} -> off", True)]
 

@@ -159,6 +159,17 @@ class Event(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class ServerWatch(SQLModel, table=True):
+    """What the kernel watch last saw of a server: OOM kills counted and the kernel log read."""
+
+    __tablename__ = "server_watch"
+
+    server_id: int = Field(foreign_key="server.id", primary_key=True)
+    oom_kills: int = 0  # the memory cgroup's oom_kill counters, summed, at the last check
+    log_seq: int = -1  # the last kernel log record read for it
+    checked_at: datetime = Field(default_factory=utcnow)
+
+
 class UsageSample(SQLModel, table=True):
     """What one server used, read from LXD at one moment (counters are cumulative)."""
 

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from containervps.api.app import create_app
 from containervps.config import Settings
 from containervps.lxd import TAG_PREFIX, Lxd
+from containervps.services import events
 from containervps.services.reconcile import Reconciler
 from containervps.services.servers import queries as servers
 from tests.integration.api_support import make_tenant, server_project, wait_action
@@ -76,7 +77,12 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "running"
 
     Reconciler(cp_settings, lxd).run()
-    assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "off"
+    stopped = servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id)
+    assert stopped.status == "off" and stopped.status_detail == "stopped inside the server"
+    said, _ = events.list_events(cp_settings, tenant_id=t.id, server_id=drift_id)
+    assert [(e.type, e.details["cause"]) for e in said] == [
+        ("server.stopped_unexpectedly", "inside")
+    ]
     vanished = servers.get_server(cp_settings, server_id=vanish_id, tenant_id=t.id)
     assert vanished.status == "missing" and vanished.status_detail == "container vanished"
     assert lxd.instances.exists(name="orphan", project=t.project)  # still inside the grace period

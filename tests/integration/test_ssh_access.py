@@ -179,8 +179,33 @@ def test_no_keys_gives_a_one_time_root_password(
         time.sleep(1)
     assert login is not None and login.returncode == 0, login.stderr if login else None
     assert login.stdout.strip() == b"0"
+    _login_reaches_the_plan_process_limit(port, secret, created["server"])
     refused = ssh(port, "id -u", password_file=bad, timeout=30)
     assert refused.returncode == 255 and b"Permission denied" in refused.stderr
+
+
+# Starts up to {want} sleeps (60 s at most each) in a subshell, which exits at the first fork
+# the kernel refuses; the shell reads the count back with builtins only (no fork needed) and
+# ends the sleeps with one signal to its process group, which it ignores itself. Run by sh:
+# bash would retry a refused fork for half a minute.
+SPAWN = (
+    "sh -c '( i=0; while [ $i -lt {want} ]; do sleep 60 & i=$((i+1)); echo $i > /tmp/spawned;"
+    ' done ); read n < /tmp/spawned; echo spawned=$n; trap "" TERM; kill 0\''
+)
+
+
+def _login_reaches_the_plan_process_limit(port: int, secret: Path, server: dict) -> None:
+    """An SSH session may start processes up to close to the plan's limit (not to a share
+    that systemd gives the ssh service or a user slice)."""
+    where = ssh(port, "grep :pids: /proc/self/cgroup", password_file=secret, timeout=30)
+    print(f"an SSH login's pids cgroup: {where.stdout.decode().strip()}")
+    assert b"/user.slice/user-0.slice/session-" in where.stdout, where.stdout  # logind's
+    limit = int(server["limits"]["processes"]["value"])
+    want = limit * 3 // 4  # room for systemd, its services and the session itself
+    out = ssh(port, SPAWN.format(want=want), password_file=secret, timeout=90)
+    text = out.stdout.decode()
+    print(f"process limit {limit}: an SSH session started {text.strip()} of {want} asked")
+    assert f"spawned={want}" in text.split(), (text, out.stderr.decode()[-500:])
 
 
 def test_ports_are_unique_and_freed_on_delete(

@@ -31,6 +31,8 @@ DEBIAN_PACKAGES = (
     "systemd-resolved",
     "udev",
     "dbus",
+    # Logins become logind sessions (their own scope) instead of living in ssh.service's cgroup.
+    "libpam-systemd",
     "openssh-server",
     "iproute2",
     "iputils-ping",

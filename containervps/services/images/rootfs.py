@@ -77,6 +77,18 @@ ExecStartPre=/usr/sbin/sshd -t
 """
 
 
+# systemd caps services and user slices at a share of the tasks the system may run, which it
+# reads from the root cgroup's pids.max: inside a VPS that is the plan's whole process limit,
+# so on `nano` (256) a service got 38 tasks and a user's logins 84. The plan's limit already
+# bounds the server as a whole (LXD's limits.processes); inside, nothing shares it out.
+TASKS_UNCAPPED = (
+    "# containervps: the plan's limit bounds the server\n[Manager]\nDefaultTasksMax=infinity\n"
+)
+USER_SLICE_UNCAPPED = (
+    "# containervps: see system.conf.d/60-containervps.conf\n[Slice]\nTasksMax=infinity\n"
+)
+
+
 def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -148,6 +160,8 @@ def build_debian(root: Path, recipe: ImageRecipe, *, package_cache: Path) -> Non
     _install_tmpfs_unit(root)
     _write(root / "etc/systemd/system/ssh.service.d/hostkeys.conf", SSH_HOSTKEYS_DROPIN)
     _write(root / "etc/ssh/sshd_config.d/60-containervps.conf", SSHD_ROOT_LOGIN)
+    _write(root / "etc/systemd/system.conf.d/60-containervps.conf", TASKS_UNCAPPED)
+    _write(root / "etc/systemd/system/user-.slice.d/60-containervps.conf", USER_SLICE_UNCAPPED)
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     resolv = root / "etc/resolv.conf"

@@ -17,7 +17,7 @@ from containervps.config import Settings
 from containervps.lxd import InstanceInfo, Lxd, instance_pool, storage_name
 from containervps.shell import run
 
-__all__ = ["Counters", "read_counters"]
+__all__ = ["Counters", "counter_growth", "read_counters"]
 
 CGROUP = Path("/sys/fs/cgroup")
 NET = Path("/sys/class/net")
@@ -30,6 +30,14 @@ class Counters:
     disk_bytes: int
     rx_bytes: int  # received by the server
     tx_bytes: int  # sent by the server
+    status: str = ""  # LXD's status of the instance when it was listed
+    oom_kills: int = 0  # OOM kills in its memory cgroups (those that still exist)
+    memory_failcnt: int = 0  # times its memory cgroup hit the limit (as the kernel counts)
+
+
+def counter_growth(before: float, after: float) -> float:
+    """How much a cumulative counter grew; a drop means it restarted from zero."""
+    return after - before if after >= before else after
 
 
 def _int(path: Path) -> int:
@@ -37,6 +45,19 @@ def _int(path: Path) -> int:
     with contextlib.suppress(OSError, ValueError):
         return int(path.read_text().split()[0])
     return 0
+
+
+def _oom_kills(memcg: Path) -> int:
+    """OOM kills counted in a memory cgroup and every cgroup below it. On cgroup v1 the kernel
+    counts a kill only in the victim's own cgroup (a Debian server's are its services' and
+    sessions'), and a count goes with its cgroup when systemd removes it: a lower bound."""
+    total = 0
+    for directory, _, _ in os.walk(memcg):
+        with contextlib.suppress(OSError, ValueError):
+            for line in (Path(directory) / "memory.oom_control").read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    total += int(line.split()[1])
+    return total
 
 
 def _shared_pool_usage(settings: Settings, lxd: Lxd) -> dict[str, int]:
@@ -62,12 +83,16 @@ def _own_pool_usage(lxd: Lxd, pool: str) -> int:
 def _counters(inst: InstanceInfo, disk: int) -> Counters:
     cgroup = f"lxc.payload.{storage_name(inst.project, inst.name)}"
     veth = NET / inst.config.get("volatile.eth0.host_name", "-") / "statistics"
+    memcg = CGROUP / "memory" / cgroup
     return Counters(
         cpu_seconds=_int(CGROUP / "cpuacct" / cgroup / "cpuacct.usage") / 1e9,
-        memory_bytes=_int(CGROUP / "memory" / cgroup / "memory.usage_in_bytes"),
+        memory_bytes=_int(memcg / "memory.usage_in_bytes"),
         disk_bytes=disk,
         rx_bytes=_int(veth / "tx_bytes"),  # the host side of the veth sends what it receives
         tx_bytes=_int(veth / "rx_bytes"),
+        status=inst.status,
+        oom_kills=_oom_kills(memcg),
+        memory_failcnt=_int(memcg / "memory.failcnt"),
     )
 
 

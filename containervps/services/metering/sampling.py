@@ -11,9 +11,10 @@ from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Server, UsageSample
+from containervps.db.models import Server, UsageSample, utcnow
 from containervps.lxd import Lxd
-from containervps.services.metering.host_counters import Counters, read_counters
+from containervps.services.metering.host_counters import Counters, counter_growth, read_counters
+from containervps.services.metering.watch import watch
 from containervps.services.servers.states import SAMPLED
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,6 @@ LATEST = text(
     " SELECT (SELECT id FROM usage_sample x WHERE x.server_id = s.id ORDER BY x.at DESC LIMIT 1)"
     " FROM server s WHERE s.deleted_at IS NULL)"
 )
-
-
-def counter_growth(before: float, after: float) -> float:
-    """How much a cumulative counter grew; a drop means it restarted from zero."""
-    return after - before if after >= before else after
 
 
 def _latest(session: Session) -> dict[int, UsageSample]:
@@ -57,8 +53,10 @@ def _sample(server: Server, counters: Counters, before: UsageSample | None) -> U
 
 
 def sample_all(settings: Settings, lxd: Lxd) -> int:
-    """Read every live server's counters from the host in one pass and store one sample each;
+    """Read every live server's counters from the host in one pass and store one sample each,
+    then let the kernel watch compare them with its last check (OOM kills, unexpected stops);
     return the count (instances LXD does not have are left to the reconciler)."""
+    seen_at = utcnow()  # before LXD is asked: an action started after it may explain a stop
     states = read_counters(settings, lxd)
     with session_scope(settings) as session:
         servers = session.exec(
@@ -72,4 +70,7 @@ def sample_all(settings: Settings, lxd: Lxd) -> int:
     ]
     with session_scope(settings, immediate=True) as session:
         session.add_all(rows)
+    watched = watch(settings, servers=servers, states=states, seen_at=seen_at)
+    if watched.oom_events or watched.stops:
+        log.info("kernel watch", extra={"oom": watched.oom_events, "stopped": watched.stops})
     return len(rows)

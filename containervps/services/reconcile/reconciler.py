@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Action, Quota, Server, Tenant
+from containervps.db.models import Action, Quota, Server, Tenant, utcnow
 from containervps.errors import ContainerVpsError
 from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
+from containervps.services.metering import watch
 from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
 from containervps.services.servers import bandwidth, ssh_forwards
@@ -53,12 +55,13 @@ class Reconciler:
         """One full pass; with ``dry_run`` nothing changes and findings say what would."""
         findings = self._interrupted(dry_run)
         findings += self._pending_rollbacks(dry_run)
+        seen_at = utcnow()  # before LXD is asked: an action started after it may explain drift
         instances = self._instances()
         # Proxy devices of older versions go before their projects are told to block them.
         findings += self._old_ssh_devices(instances, dry_run)
         findings += self._project_configs(dry_run)
         findings += self._ssh_forwards(dry_run)
-        findings += self._drift(instances, dry_run)
+        findings += self._drift(instances, dry_run, seen_at=seen_at)
         findings += self._host_limits(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
@@ -203,7 +206,7 @@ class Reconciler:
         }
 
     def _drift(
-        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool, *, seen_at: datetime
     ) -> list[Finding]:
         with session_scope(self.settings) as session:
             busy_servers = set(
@@ -226,7 +229,9 @@ class Reconciler:
                     )
                 continue
             want = STATUS_FROM_LXD.get(inst.status, ServerState.UNKNOWN)
-            if want != server.status:
+            if want == ServerState.OFF and server.status == ServerState.RUNNING:
+                findings += self._stopped(server, dry_run, seen_at=seen_at)
+            elif want != server.status:
                 detail = f"LXD says {inst.status}, database said {server.status}"
                 findings.append(self._set(server, want, detail, dry_run, "drift"))
             if want == ServerState.RUNNING and not server.ipv4 and not dry_run:
@@ -275,6 +280,14 @@ class Reconciler:
             name=server.lxd_name, project=server.lxd_project, config={key: wanted}
         )
         return True
+
+    def _stopped(self, server: Server, dry_run: bool, *, seen_at: datetime) -> list[Finding]:
+        """Running in the database, stopped in LXD, no action on it: stopped from inside."""
+        target = f"server:{server.id}"
+        if dry_run:
+            return [Finding("drift", target, "stopped without a stop asked for; would mark", False)]
+        detail = watch.stopped_unexpectedly(self.settings, server=server, seen_at=seen_at)
+        return [] if detail is None else [Finding("drift", target, f"{detail} -> off", True)]
 
     def _set(self, server: Server, status: str, detail: str, dry_run: bool, kind: str) -> Finding:
         if not dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlmodel import Session
 
@@ -16,6 +17,11 @@ from containervps.services.actions.store import finish
 from containervps.services.servers.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
+
+# After a server stops from inside, LXD reports it Stopped while its own "stop" operation
+# still runs for a few seconds (1.8 s measured) and refuses a start meanwhile.
+BUSY = "is busy running a"
+BUSY_WAIT = 30.0
 
 __all__ = ["request_power", "run"]
 
@@ -59,10 +65,22 @@ def run(job: Job) -> Action:
             name=name, project=project, action=verb, force=force, timeout=timeout
         )
 
+    def start() -> None:
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                state("start")
+                return
+            except LxdError as exc:
+                if BUSY not in str(exc) or time.monotonic() > deadline:
+                    raise
+                log.info("LXD still stopping; start retried", extra={"server": job.server_id})
+                time.sleep(0.5)
+
     current = job.lxd.instances.get(name=name, project=project).status
     command = job.action.command
     if command == Command.POWERON and current != "Running":
-        state("start")
+        start()
     elif command == Command.POWEROFF and current != "Stopped":
         state("stop", force=True)
     elif command == Command.SHUTDOWN and current != "Stopped":
@@ -78,7 +96,7 @@ def run(job: Job) -> Action:
             except LxdError:
                 state("restart", force=True)
         else:
-            state("start")
+            start()
     final = TRANSITIONS[Command(command)].after
     return finish(
         job.settings, job.action_id, server_update={"status": final, "status_detail": None}

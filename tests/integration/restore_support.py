@@ -81,16 +81,17 @@ class CreateLoad:
                     wait_action(http, d.json()["action"]["id"], {}, timeout=180)
 
 
-def idmap_problem(lxd: Lxd, *, project: str, name: str, own: int) -> str | None:
-    """What is wrong with the instance's idmap (None: its own, in range, shared with nobody)."""
+def idmap_problems(lxd: Lxd, *, project: str, name: str, own: int | None) -> list[str]:
+    """What is wrong with the instance's idmap (empty: its own, in range, shared with nobody)."""
     config = lxd.instances.get(name=name, project=project).config
-    base = base_of(config)
-    if base != own:
-        return f"base changed from {own} to {base}"
-    if not in_subuid_range({**config, "security.idmap.isolated": "true"}):
-        return f"base {base} outside root's subuid range"
+    base = base_of(config) or 0
+    problems = []
+    if not base or not in_subuid_range({**config, "security.idmap.isolated": "true"}):
+        problems.append(f"base {base} outside root's subuid range")
     for inst in lxd.instances.everywhere():
         other = base_of(inst.config)
         if (inst.project, inst.name) != (project, name) and other and abs(other - base) < MAP_SIZE:
-            return f"map at {base} shared with {inst.project}/{inst.name} (base {other})"
-    return None
+            problems.append(f"map at {base} shared with {inst.project}/{inst.name} ({other})")
+    if base != own:
+        problems.append(f"base changed from {own} to {base}")
+    return problems

@@ -17,7 +17,7 @@ from containervps.lxd import Lxd
 from containervps.lxd.idmaps import base_of
 from containervps.services.servers.restore import SAFETY_PREFIX
 from tests.integration.api_support import ApiProcess, make_tenant, wait_action
-from tests.integration.restore_support import CreateLoad, create, idmap_problem, sh
+from tests.integration.restore_support import CreateLoad, create, idmap_problems, sh
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -70,10 +70,10 @@ def _restore_rounds(
                         mark = sh(http, sid, "cat /root/mark; ls /root")
                         if mark != f"round-{i}\nmark\n":
                             problems.append(f"data after restore: {mark!r}")
-                    if problem := idmap_problem(lxd, project=project, name=name, own=own):
-                        problems.append(problem)
+                    problems += idmap_problems(lxd, project=project, name=name, own=own)
                     if problems:
                         failures.append(f"round {i}: {'; '.join(problems)}")
+                        print(f"\n{failures[-1]}", flush=True)
                         if status != "running":  # later rounds need it up
                             http.post(f"/v1/servers/{sid}/actions/poweron")
                             time.sleep(3)
@@ -109,3 +109,50 @@ def test_debian_micro_restores_under_concurrent_creates(
         cp_settings, ready_host, image="debian-12", plan="micro", rounds=DEBIAN_ROUNDS
     )
     assert failures == []
+
+
+def test_failed_restore_is_rolled_back_with_reason_and_event(
+    cp_settings: Settings, ready_host: Lxd
+) -> None:
+    tenant = make_tenant(cp_settings, ready_host, "rf")
+    # An LXD error injected right after LXD restored the disk: the worst moment to fail.
+    api = ApiProcess(
+        cp_settings, env={"CONTAINERVPS_FAULTS": '{"restore.after_restore": "fail"}'}
+    ).start()
+    try:
+        with httpx.Client(base_url=api.url, headers=tenant.headers, timeout=60) as http:
+            sid = create(http, f"rf-{secrets.token_hex(2)}", image="busybox", plan="nano")["id"]
+            project, name = _lxd_name(cp_settings, sid)
+            own = base_of(ready_host.instances.get(name=name, project=project).config)
+            sh(http, sid, "echo old > /root/mark")
+            snap = http.post(f"/v1/servers/{sid}/snapshots", json={"name": "s1"}).json()
+            sh(http, sid, "echo new > /root/mark")
+            r = http.post(f"/v1/servers/{sid}/snapshots/{snap['snapshot']['id']}/actions/restore")
+            assert r.status_code == 202, r.text
+            action = wait_action(http, r.json()["action"]["id"], {})
+            assert action["status"] == "error", action
+            message = action["error"]["message"]
+            assert "injected fault at restore.after_restore" in message, message
+            assert "rolled back" in message and "server running" in message, message
+            # The server is as it was before: running, the newer data, its own idmap.
+            assert http.get(f"/v1/servers/{sid}").json()["server"]["status"] == "running"
+            assert sh(http, sid, "cat /root/mark") == "new\n"
+            assert idmap_problems(ready_host, project=project, name=name, own=own) == []
+            events = http.get(f"/v1/servers/{sid}/events").json()["events"]
+            rolled = [e for e in events if e["type"] == "server.restore_rolled_back"]
+            assert len(rolled) == 1 and rolled[0]["message"] == message, events
+            # The way back is gone once used; the tenant's own snapshot stays.
+            assert ready_host.snapshots.names(name=name, project=project) == ["s1"]
+            assert [
+                s["name"] for s in http.get(f"/v1/servers/{sid}/snapshots").json()["snapshots"]
+            ] == ["s1"]
+            # A stopped server is rolled back to stopped.
+            off = http.post(f"/v1/servers/{sid}/actions/poweroff")
+            assert wait_action(http, off.json()["action"]["id"], {})["status"] == "success"
+            r = http.post(f"/v1/servers/{sid}/snapshots/{snap['snapshot']['id']}/actions/restore")
+            action = wait_action(http, r.json()["action"]["id"], {})
+            assert action["status"] == "error" and "server off" in action["error"]["message"]
+            assert http.get(f"/v1/servers/{sid}").json()["server"]["status"] == "off"
+            assert ready_host.instances.get(name=name, project=project).status == "Stopped"
+    finally:
+        api.stop()

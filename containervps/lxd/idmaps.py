@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "BASE_KEY",
+    "ISOLATED",
     "MAP_SIZE",
     "NEXT_KEY",
     "base_of",
@@ -39,6 +40,7 @@ MAP_SIZE = 65536  # LXD's isolated map: 65536 ids per container
 SUBUID = Path("/etc/subuid")
 BASE_KEY = "volatile.idmap.base"
 NEXT_KEY = "volatile.idmap.next"
+ISOLATED = "security.idmap.isolated"
 
 
 def root_range(subuid: Path = SUBUID) -> tuple[int, int] | None:
@@ -72,7 +74,7 @@ def in_subuid_range(config: dict[str, str], *, subuid: Path = SUBUID) -> bool:
     range to compare with, count as fine: LXD then uses its defaults)."""
     base = base_of(config)
     bounds = root_range(subuid)
-    if base is None or bounds is None or config.get("security.idmap.isolated") != "true":
+    if base is None or bounds is None or config.get(ISOLATED) != "true":
         return True
     start, count = bounds
     return start <= base and base + MAP_SIZE <= start + count

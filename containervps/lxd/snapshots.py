@@ -84,7 +84,7 @@ class Snapshots:
     def _keep_idmap(self, name: str, project: str, *, own: int | None) -> int:
         config = self._config(name, project)
         current = idmaps.base_of(config)
-        if config.get("security.idmap.isolated") != "true" or current is None:
+        if config.get(idmaps.ISOLATED) != "true" or current is None:
             return current or 0
         bounds = idmaps.root_range()
         if bounds is None:

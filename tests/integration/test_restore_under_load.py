@@ -156,3 +156,29 @@ def test_failed_restore_is_rolled_back_with_reason_and_event(
             assert ready_host.instances.get(name=name, project=project).status == "Stopped"
     finally:
         api.stop()
+
+
+def test_poweron_repairs_a_server_an_old_restore_broke(
+    cp_settings: Settings, ready_host: Lxd
+) -> None:
+    """Restores before the fix left servers with base 65536 that never started again."""
+    tenant = make_tenant(cp_settings, ready_host, "rp")
+    api = ApiProcess(cp_settings).start()
+    try:
+        with httpx.Client(base_url=api.url, headers=tenant.headers, timeout=60) as http:
+            sid = create(http, f"rp-{secrets.token_hex(2)}", image="busybox", plan="nano")["id"]
+            sh(http, sid, "echo kept > /root/mark; sync")
+            project, name = _lxd_name(cp_settings, sid)
+            off = http.post(f"/v1/servers/{sid}/actions/poweroff")
+            assert wait_action(http, off.json()["action"]["id"], {})["status"] == "success"
+            # What an old restore left: the map LXD 5.0.2 hands out beside a half-done create.
+            ready_host.snapshots._set_idmap(name, project, 65536)
+            assert base_of(ready_host.instances.get(name=name, project=project).config) == 65536
+            on = http.post(f"/v1/servers/{sid}/actions/poweron")
+            action = wait_action(http, on.json()["action"]["id"], {})
+            assert action["status"] == "success", action
+            assert sh(http, sid, "cat /root/mark") == "kept\n"
+            problems = idmap_problems(ready_host, project=project, name=name, own=None)
+            assert [p for p in problems if not p.startswith("base changed")] == [], problems
+    finally:
+        api.stop()

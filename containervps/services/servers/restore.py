@@ -94,7 +94,10 @@ def run(job: Job) -> Action:
             _start_and_settle(job.settings, lxd, server)
     except ContainerVpsError as exc:
         raise _roll_back(job, was_running=bool(was_running), cause=exc) from exc
-    lxd.snapshots.delete(name=name, project=project, snapshot=safety)
+    try:
+        lxd.snapshots.delete(name=name, project=project, snapshot=safety)
+    except ContainerVpsError as exc:  # the restore did succeed: a leftover is only clutter
+        log.warning("safety snapshot left", extra={"server": server.id, "error": exc.one_line()})
     state = ServerState.RUNNING if was_running else ServerState.OFF
     return finish(job.settings, job.action_id, server_update={"status": state})
 

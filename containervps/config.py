@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     orphan_grace_seconds: float = 3600.0  # tagged orphans are deleted after this long
     # Instance creates are serialised host-wide (LXD 5.0.2 races on isolated idmaps).
     lxd_create_lock: Path = Path("/run/containervps/lxd-create.lock")
+    # A restore checks a server it started stays up this long before it drops its way back.
+    restore_settle_seconds: float = 1.0
+    # Fault injection for tests only: checkpoint name -> "fail" | "pause" (faults.py).
+    faults: dict[str, str] = Field(default_factory=dict)
     default_max_servers: int = 5
     default_max_vcpus: int = 8
     default_max_memory_mib: int = 8192

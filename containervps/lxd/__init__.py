@@ -64,7 +64,7 @@ class Lxd:
         self.operations = Operations(api)
         self.files = Files(api)
         self.streams = Streams(api)
-        self.snapshots = Snapshots(api)
+        self.snapshots = Snapshots(api, create_lock=create_lock)
 
 
 def connect(settings: Settings) -> Lxd:

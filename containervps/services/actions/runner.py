@@ -20,6 +20,7 @@ from containervps.services.actions.commands import ActionStatus, Command
 from containervps.services.actions.job import Job
 from containervps.services.actions.registry import RUNNERS
 from containervps.services.actions.store import finish
+from containervps.services.events import EventType, record
 from containervps.services.servers import bandwidth
 from containervps.services.servers.states import ServerState
 from containervps.services.servers.teardown import instance_status, mark, rollback_create
@@ -51,6 +52,8 @@ def run_action(
         job = Job(settings, lxd or connect(settings), action, server, resume=resume)
         done = RUNNERS[Command(action.command)](job)
         _host_limits(settings, job.lxd, action)
+        if resume:
+            _resumed_event(settings, done)
         return done
     except ContainerVpsError as exc:
         log.warning("action failed", extra={"action": action_id, "error": exc.one_line()})
@@ -60,7 +63,10 @@ def run_action(
         code, message = "internal_error", str(exc)
     for attempt in range(3):  # recording the failure must not be lost to a busy database
         try:
-            return _failed(settings, lxd, action, server, code=code, message=message)
+            failed = _failed(settings, lxd, action, server, code=code, message=message)
+            if resume:
+                _resumed_event(settings, failed)
+            return failed
         except OperationalError:
             log.exception("could not record failure", extra={"action": action_id})
             time.sleep(1 + attempt)
@@ -76,6 +82,32 @@ def _host_limits(settings: Settings, lxd: Lxd, action: Action) -> None:
         server = session.get(Server, action.server_id)
     if server is not None and server.deleted_at is None:
         bandwidth.enforce(settings, lxd, server)
+
+
+# Commands whose failure puts the server back as it was before the action.
+ROLLS_BACK = frozenset({Command.CREATE_SERVER, Command.RESIZE_SERVER, Command.RESTORE_SNAPSHOT})
+
+
+def _resumed_event(settings: Settings, action: Action) -> None:
+    """Tell the tenant the platform finished or undid an action its dying process left."""
+    assert action.server_id is not None
+    what = f"{action.command} (action {action.id}) was interrupted by a restart of the platform"
+    if action.status == ActionStatus.SUCCESS:
+        kind, message, severity = EventType.ACTION_FINISHED, f"{what}; it was finished", "info"
+    elif Command(action.command) in ROLLS_BACK:
+        kind, severity = EventType.ACTION_ROLLED_BACK, "warning"
+        message = f"{what}; it was rolled back: {action.error_message}"
+    else:
+        kind, severity = EventType.ACTION_FAILED, "error"
+        message = f"{what}; resuming it failed: {action.error_message}"
+    record(
+        settings,
+        server_id=action.server_id,
+        type=kind,
+        message=message,
+        severity=severity,
+        details={"action_id": action.id, "command": action.command},
+    )
 
 
 def _failed(

@@ -24,6 +24,7 @@ __all__ = [
     "finish",
     "get_action",
     "list_actions",
+    "merge_params",
     "runner_alive",
     "set_progress",
     "this_runner",
@@ -105,6 +106,15 @@ def set_progress(settings: Settings, action_id: int, progress: int) -> None:
         action = session.get(Action, action_id)
         if action is not None and action.status == ActionStatus.RUNNING:
             action.progress = progress
+            session.add(action)
+
+
+def merge_params(settings: Settings, action_id: int, values: dict[str, Any]) -> None:
+    """Remember facts a resumed run needs (e.g. the power state before the action)."""
+    with session_scope(settings, immediate=True) as session:
+        action = session.get(Action, action_id)
+        if action is not None:
+            action.params = {**action.params, **values}
             session.add(action)
 
 

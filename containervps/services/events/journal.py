@@ -28,6 +28,7 @@ class EventType(StrEnum):
     RESTORE_ROLLED_BACK = "server.restore_rolled_back"  # a failed restore was undone
     ACTION_ROLLED_BACK = "server.action_rolled_back"  # an interrupted action was undone
     ACTION_FINISHED = "server.action_finished"  # an interrupted action was finished
+    ACTION_FAILED = "server.action_failed"  # an interrupted action was resumed and failed
 
 
 def record_in(

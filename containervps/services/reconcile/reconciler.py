@@ -36,7 +36,8 @@ __all__ = ["Finding", "Reconciler"]
 
 
 class Reconciler:
-    """One pass at a time; ``submit`` hands resumed actions to a worker instead of inline."""
+    """One pass at a time; ``submit(action_id, resume=True)`` hands resumed actions to a
+    worker instead of running them inline."""
 
     def __init__(
         self,
@@ -44,7 +45,7 @@ class Reconciler:
         lxd: Lxd,
         *,
         busy: Callable[[], set[int]] | None = None,
-        submit: Callable[[int], object] | None = None,
+        submit: Callable[..., object] | None = None,
     ) -> None:
         self.settings = settings
         self.lxd = lxd
@@ -91,7 +92,8 @@ class Reconciler:
             if not self._claim(action):
                 continue
             if self.submit is not None:
-                self.submit(action.id)
+                # resume: the runner must expect parts done (a container made, a safety snapshot)
+                self.submit(action.id, resume=True)
                 findings.append(Finding("interrupted_action", target, f"{what}; resumed", True))
                 continue
             done = run_action(self.settings, action.id, lxd=self.lxd, resume=True)

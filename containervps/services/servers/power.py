@@ -10,6 +10,7 @@ from sqlmodel import Session
 from containervps.config import Settings
 from containervps.db.models import Action, Server
 from containervps.errors import InvalidInput, LxdError
+from containervps.lxd.idmaps import ISOLATED, in_subuid_range
 from containervps.services.actions.commands import POWER_COMMANDS, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
@@ -77,7 +78,11 @@ def run(job: Job) -> Action:
                 log.info("LXD still stopping; start retried", extra={"server": job.server_id})
                 time.sleep(0.5)
 
-    current = job.lxd.instances.get(name=name, project=project).status
+    info = job.lxd.instances.get(name=name, project=project)
+    current = info.status
+    if current != "Running" and not in_subuid_range({**info.config, ISOLATED: "true"}):
+        # A restore made before the fix could leave a map LXD cannot start (lxd/idmaps.py).
+        job.lxd.snapshots.repair_idmap(name=name, project=project)
     command = job.action.command
     if command == Command.POWERON and current != "Running":
         start()

@@ -8,6 +8,7 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Image, Server
 from containervps.errors import Conflict, InvalidInput, LxdNotFound
+from containervps.faults import checkpoint
 from containervps.services.actions.commands import PASSWORD_HASH, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
@@ -68,6 +69,7 @@ def run(job: Job) -> Action:
             raise Conflict(f"LXD instance {name} in {project} is not this server's")
         job.lxd.instances.delete(name=name, project=project, force=True)
     forget_snapshots(job.settings, job.server_id)  # they went with the old disk
+    checkpoint(job.settings, "rebuild.after_delete")
     set_progress(job.settings, job.action_id, 30)
     status = provision.create_instance(job, image=image)
     set_progress(job.settings, job.action_id, 70)

@@ -11,6 +11,7 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Plan, Quota, Server
 from containervps.errors import Conflict, ContainerVpsError, InvalidInput
+from containervps.faults import checkpoint
 from containervps.lxd import Lxd
 from containervps.services.actions.commands import Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
@@ -122,6 +123,7 @@ def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any])
     # and alone: LXD 5.0.2 rebalances CPU sets from the previous value (nproc inside lags one
     # change behind) when limits.cpu changes together with memory or devices (measured).
     lxd.instances.update(name=name, project=project, config=config)
+    checkpoint(settings, "resize.apply")
     lxd.instances.update(name=name, project=project, devices=devices)
     lxd.instances.update(name=name, project=project, config={"limits.cpu": cpu})
     if current.status == "Running":  # a stopped server sizes its tmpfs mounts at boot

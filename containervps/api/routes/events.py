@@ -8,36 +8,12 @@ from fastapi import APIRouter
 
 from containervps.api.deps import SettingsDep, TenantDep
 from containervps.api.render import list_meta
-from containervps.config import Settings
 from containervps.schemas.bounds import Id, Page, PerPage
 from containervps.schemas.event import EventPublic
 from containervps.schemas.responses import EventList
 from containervps.services.events import EventType, list_events
 
 router = APIRouter(tags=["events"])
-
-
-def _page(
-    settings: Settings,
-    *,
-    tenant_id: int | None,
-    server_id: int | None,
-    type: EventType | None,
-    page: int,
-    per_page: int,
-) -> dict[str, Any]:
-    rows, total = list_events(
-        settings,
-        tenant_id=tenant_id,
-        server_id=server_id,
-        type=type.value if type else None,
-        page=page,
-        per_page=per_page,
-    )
-    return {
-        "events": [EventPublic.of(r).model_dump(mode="json") for r in rows],
-        "meta": list_meta(page=page, per_page=per_page, total=total),
-    }
 
 
 @router.get("/v1/events", response_model=EventList)
@@ -50,14 +26,18 @@ def tenant_events(
     per_page: PerPage = 25,
 ) -> dict[str, Any]:
     """The caller's events, newest first (an OOM kill, an lxcfs repair, a rolled-back restore)."""
-    return _page(
+    rows, total = list_events(
         settings,
         tenant_id=ident.tenant_id,
         server_id=server_id,
-        type=type,
+        type=type.value if type else None,
         page=page,
         per_page=per_page,
     )
+    return {
+        "events": [EventPublic.of(r).model_dump(mode="json") for r in rows],
+        "meta": list_meta(page=page, per_page=per_page, total=total),
+    }
 
 
 @router.get("/v1/servers/{server_id}/events", response_model=EventList)
@@ -70,11 +50,4 @@ def server_events(
     per_page: PerPage = 25,
 ) -> dict[str, Any]:
     """One server's events, newest first; another tenant's server answers 404."""
-    return _page(
-        settings,
-        tenant_id=ident.tenant_id,
-        server_id=server_id,
-        type=type,
-        page=page,
-        per_page=per_page,
-    )
+    return tenant_events(ident, settings, server_id, type, page, per_page)

@@ -207,19 +207,23 @@ class Reconciler:
             if inst.project in projects
         }
 
+    def _idle_servers(self) -> list[Server]:
+        """Live servers with no action running on them."""
+        with session_scope(self.settings) as session:
+            busy = select(Action.server_id).where(
+                Action.status == ActionStatus.RUNNING, col(Action.server_id).is_not(None)
+            )
+            query = select(Server).where(
+                col(Server.deleted_at).is_(None), col(Server.id).not_in(busy)
+            )
+            return list(session.exec(query).all())
+
     def _drift(
         self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool, *, seen_at: datetime
     ) -> list[Finding]:
-        with session_scope(self.settings) as session:
-            busy_servers = set(
-                session.exec(
-                    select(Action.server_id).where(Action.status == ActionStatus.RUNNING)
-                ).all()
-            )
-            servers = session.exec(select(Server).where(col(Server.deleted_at).is_(None))).all()
         findings = []
-        for server in servers:
-            if server.id in busy_servers or server.status not in SETTLED:
+        for server in self._idle_servers():
+            if server.status not in SETTLED:
                 continue
             inst = instances.get((server.lxd_project, server.lxd_name))
             if inst is None or inst.tag("server_id") != str(server.id):
@@ -245,17 +249,10 @@ class Reconciler:
     ) -> list[Finding]:
         """Disk bandwidth in the cgroups of running servers: a reboot from inside (or an
         action whose process died) leaves a new cgroup without it."""
-        with session_scope(self.settings) as session:
-            busy = set(
-                session.exec(
-                    select(Action.server_id).where(Action.status == ActionStatus.RUNNING)
-                ).all()
-            )
-            servers = session.exec(select(Server).where(col(Server.deleted_at).is_(None))).all()
         findings = []
-        for server in servers:
+        for server in self._idle_servers():
             inst = instances.get((server.lxd_project, server.lxd_name))
-            if server.id in busy or inst is None or inst.status != "Running":
+            if inst is None or inst.status != "Running":
                 continue
             if inst.tag("server_id") != str(server.id) or dry_run:
                 continue

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from containervps.config import Settings, get_settings
@@ -69,5 +70,15 @@ class ErrorHandlingGroup(TyperGroup):
         except ContainerVpsError as exc:
             err_console.print(
                 f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True
+            )
+            ctx.exit(1)
+        except OperationalError as exc:
+            if "no such column" not in str(exc) and "no such table" not in str(exc):
+                raise
+            err_console.print(
+                "[red]error:[/red] the database is older than this version of containervps "
+                "(run `containervps db upgrade`)",
+                highlight=False,
+                soft_wrap=True,
             )
             ctx.exit(1)

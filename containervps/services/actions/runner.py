@@ -20,6 +20,7 @@ from containervps.services.actions.commands import ActionStatus, Command
 from containervps.services.actions.job import Job
 from containervps.services.actions.registry import RUNNERS
 from containervps.services.actions.store import finish
+from containervps.services.servers import boundaries
 from containervps.services.servers.states import ServerState
 from containervps.services.servers.teardown import instance_status, mark, rollback_create
 
@@ -48,6 +49,7 @@ def run_action(
     log.info("action started", extra={"action": action_id, "command": action.command})
     try:
         job = Job(settings, lxd or connect(settings), action, server, resume=resume)
+        boundaries.before(job)
         return RUNNERS[Command(action.command)](job)
     except ContainerVpsError as exc:
         log.warning("action failed", extra={"action": action_id, "error": exc.one_line()})

@@ -5,19 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from containervps.db.models import Plan, Server
-from containervps.services.host.capabilities import EgressSupport
+from containervps.services.host.capabilities import LXD, EgressSupport
 
-__all__ = ["RESERVATION", "instance_limits", "plan_limits", "reserve"]
+__all__ = ["RESERVATION", "egress_mechanism", "instance_limits", "plan_limits", "reserve"]
 
 
-def plan_limits(plan: Plan, *, egress_enforced: bool, egress_reason: str = "") -> dict[str, Any]:
-    """Every limit of a plan and whether this host enforces it (shown in server details)."""
+def plan_limits(
+    plan: Plan,
+    *,
+    egress_enforced: bool,
+    egress_reason: str = "",
+    egress_mechanism: str = "",
+    throttle_mbit: int | None = None,
+) -> dict[str, Any]:
+    """Every limit of a plan and whether this host enforces it (shown in server details);
+    ``throttle_mbit``: the rate a server is held to past its monthly transfer (None: none)."""
 
     def limit(value: int, unit: str, enforced: bool = True, reason: str = "") -> dict[str, Any]:
         entry: dict[str, Any] = {"value": value, "unit": unit, "enforced": enforced}
         if reason:
             entry["reason"] = reason
         return entry
+
+    egress = limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason)
+    if egress_enforced and egress_mechanism:
+        egress["mechanism"] = egress_mechanism
+    if throttle_mbit is not None and egress_enforced:
+        transfer = limit(
+            plan.transfer_gib,
+            "GiB/month",
+            True,
+            f"metered (GET /v1/usage); past it, egress is throttled to {throttle_mbit} Mbit/s "
+            "until the month turns",
+        )
+        transfer["throttle_mbit"] = throttle_mbit
+    else:
+        transfer = limit(
+            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
+        )
 
     return {
         "vcpus": limit(plan.vcpus, "cpus"),
@@ -26,12 +51,19 @@ def plan_limits(plan: Plan, *, egress_enforced: bool, egress_reason: str = "") -
         "disk_read_iops": limit(plan.disk_read_iops, "iops"),
         "disk_write_iops": limit(plan.disk_write_iops, "iops"),
         "net_ingress": limit(plan.net_ingress_mbit, "Mbit/s"),
-        "net_egress": limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason),
+        "net_egress": egress,
         "processes": limit(plan.max_processes, "processes"),
-        "transfer": limit(
-            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
-        ),
+        "transfer": transfer,
     }
+
+
+def egress_mechanism(limits: dict[str, Any]) -> str:
+    """Who enforces the server's egress limit: LXD, PLATFORM, or "" (nobody)."""
+    entry = limits.get("net_egress", {})
+    if not entry.get("enforced"):
+        return ""
+    # Servers made before the platform could shape were enforced by LXD only.
+    return str(entry.get("mechanism", LXD))
 
 
 def instance_limits(
@@ -53,7 +85,7 @@ def instance_limits(
     }
     if ipv4:
         nic["ipv4.address"] = ipv4
-    if limits["net_egress"]["enforced"]:
+    if egress_mechanism(limits) == LXD:
         nic["limits.egress"] = f"{limits['net_egress']['value']}Mbit"
     devices = {
         "root": {
@@ -72,8 +104,16 @@ def instance_limits(
 RESERVATION = ("plan", "vcpus", "memory_mib", "disk_gib", "processes", "limits")
 
 
-def reserve(server: Server, plan: Plan, *, egress: EgressSupport) -> None:
+def reserve(
+    server: Server, plan: Plan, *, egress: EgressSupport, throttle_mbit: int | None = None
+) -> None:
     """Give the server ``plan``: the reservation it holds and the limits it shows."""
     server.plan, server.vcpus, server.memory_mib = plan.name, plan.vcpus, plan.memory_mib
     server.disk_gib, server.processes = plan.disk_gib, plan.max_processes
-    server.limits = plan_limits(plan, egress_enforced=egress.enforced, egress_reason=egress.reason)
+    server.limits = plan_limits(
+        plan,
+        egress_enforced=egress.enforced,
+        egress_reason=egress.reason,
+        egress_mechanism=egress.mechanism,
+        throttle_mbit=throttle_mbit,
+    )

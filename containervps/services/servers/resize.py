@@ -18,7 +18,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import egress_support
-from containervps.services.servers import disks
+from containervps.services.servers import boundaries, disks
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
 from containervps.services.tenancy.plans import get_plan
@@ -103,7 +103,7 @@ def request_resize(
             want_iops=admission.Iops.of(new).minus(admission.Iops.of(server)),
         )
         before: dict[str, Any] = {key: getattr(server, key) for key in RESERVATION}
-        reserve(server, new, egress=egress)
+        reserve(server, new, egress=egress, throttle_mbit=settings.transfer_throttle_mbit or None)
         return Prepared(params={"from": before, "to": new.name})
 
     return submit(settings, request, prepare)
@@ -142,4 +142,5 @@ def run(job: Job) -> Action:
         except ContainerVpsError as exc:
             log.warning("could not restore limits", extra={"server": server.id, "error": str(exc)})
         raise
+    boundaries.after(job)  # LXD dropped the veth's redirect when it set the NIC's limits
     return finish(settings, job.action_id)

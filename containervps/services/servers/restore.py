@@ -10,6 +10,7 @@ from containervps.services.actions.commands import Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
+from containervps.services.servers import boundaries
 from containervps.services.servers.snapshots import available_snapshot
 
 __all__ = ["request_restore", "run"]
@@ -48,4 +49,5 @@ def run(job: Job) -> Action:
     job.lxd.snapshots.restore(
         name=server.lxd_name, project=server.lxd_project, snapshot=job.action.params["snapshot"]
     )
+    boundaries.after(job)
     return finish(job.settings, job.action_id)

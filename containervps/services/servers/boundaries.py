@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from containervps.errors import ContainerVpsError
 from containervps.services.actions.commands import Command
 from containervps.services.actions.job import Job
@@ -35,9 +37,14 @@ NIC_ENDS = frozenset(
 
 
 def before(job: Job) -> None:
-    """Sample the server's counters before the command may end its NIC."""
-    if Command(job.action.command) in NIC_ENDS:
+    """Sample the server's counters before the command may end its NIC (never raises: a
+    lost sample must not fail the action)."""
+    if Command(job.action.command) not in NIC_ENDS:
+        return
+    try:
         sample_server(job.settings, job.lxd, job.server)
+    except SQLAlchemyError:
+        log.exception("boundary sample not stored", extra={"server": job.server_id})
 
 
 def after(job: Job) -> None:
@@ -50,10 +57,14 @@ def after(job: Job) -> None:
             job.server,
             throttled=is_throttled(job.settings, job.server_id),
         )
-    except ContainerVpsError as exc:
+    except (ContainerVpsError, SQLAlchemyError) as exc:
         log.warning("egress limit not held", extra={"server": job.server_id, "error": exc})
     else:
         if held.changed:
             log.info("egress limit held", extra={"server": job.server_id, "mbit": held.mbit})
-    if job.action.command != Command.DELETE_SERVER:
+    if job.action.command == Command.DELETE_SERVER:
+        return
+    try:
         sample_server(job.settings, job.lxd, job.server)
+    except SQLAlchemyError:
+        log.exception("boundary sample not stored", extra={"server": job.server_id})

@@ -18,6 +18,7 @@ from containervps.services.metering import allowance, sampling
 from containervps.services.metering.host_counters import Counters
 from containervps.services.servers import egress_shaping
 from containervps.services.servers import limits as server_limits
+from containervps.shell import Completed
 from tests.unit.fakes import make_tenant
 
 GIB = 2**30
@@ -202,3 +203,25 @@ def test_a_sample_older_than_the_newest_is_not_stored(db: Settings) -> None:
             .order_by(col(UsageSample.at))
         ).all()
     assert deltas == [100, 200]  # the first counts from zero: the NIC came up with the server
+
+
+def test_shaping_is_read_from_tc_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As tc 6.1 prints an HTB class and a mirred filter (captured on this host)."""
+    ifb = "cve0123456789ab"
+    outputs = {
+        "class": "class htb 1:1 root prio 0 rate 50Mbit ceil 50Mbit burst 1600b cburst 1600b \n",
+        "filter": (
+            "filter protocol all pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 "
+            "terminal flowid not_in_hw \n  match 00000000/00000000 at 0\n"
+            f"\taction order 1: mirred (Egress Redirect to device {ifb}) stolen\n"
+        ),
+    }
+
+    def fake(cmd: list[str], **_: object) -> Completed:
+        return Completed(0, outputs[cmd[1]], "")
+
+    monkeypatch.setattr(egress_shaping, "probe", fake)
+    assert egress_shaping.shaping(ifb=ifb, veth="veth0") == egress_shaping.Shaping(50, True)
+    assert egress_shaping.shaping(ifb="cveother", veth="veth0").redirected is False
+    outputs["class"] = "class htb 1:1 root prio 0 rate 512Kbit ceil 512Kbit burst 1600b\n"
+    assert egress_shaping.shaping(ifb=ifb, veth=None) == egress_shaping.Shaping(1, False)

@@ -158,7 +158,7 @@ def shaping(*, ifb: str, veth: str | None) -> Shaping:
     redirected = False
     if veth:
         filters = probe(["tc", "filter", "show", "dev", veth, "parent", INGRESS], timeout=30)
-        redirected = filters.ok and f"redirect to device {ifb})" in filters.stdout
+        redirected = filters.ok and f"redirect to device {ifb})" in filters.stdout.lower()
     return Shaping(mbit=mbit, redirected=redirected)
 
 

@@ -87,9 +87,15 @@ def egress_support(settings: Settings, lxd: Lxd) -> EgressSupport:
         return support
 
 
+_shaping_probed: tuple[bool, str] | None = None  # per process: the kernel does not change
+
+
 def _platform(why_not_lxd: str) -> EgressSupport:
     """The platform's own shaping, if this kernel can do it (probed on two scratch IFBs)."""
-    ok, detail = egress_shaping.available()
+    global _shaping_probed
+    if _shaping_probed is None or not _shaping_probed[0]:
+        _shaping_probed = egress_shaping.available()
+    ok, detail = _shaping_probed
     if not ok:
         return EgressSupport(False, f"{why_not_lxd}; platform shaping unavailable: {detail}")
     return EgressSupport(True, f"shaped by the platform ({detail}): {why_not_lxd}", PLATFORM)

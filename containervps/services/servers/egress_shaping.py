@@ -63,68 +63,35 @@ def _link_exists(device: str) -> bool:
     return probe(["ip", "link", "show", "dev", device], timeout=10).ok
 
 
+def _run(command: str, *, what: str) -> str:
+    """Run a tc/ip command line (split on spaces: every word here is a name or a number)."""
+    return run(command.split(), what=what, timeout=30)
+
+
 def apply(*, ifb: str, veth: str, mbit: int, project: str, name: str) -> None:
     """Shape what ``veth``'s container sends to ``mbit`` Mbit/s (idempotent)."""
     what = f"shape the upload of {project}/{name}"
     if not _link_exists(ifb):
-        run(["ip", "link", "add", ifb, "type", "ifb"], what=what, timeout=30)
+        _run(f"ip link add {ifb} type ifb", what=what)
     run(["ip", "link", "set", "dev", ifb, "alias", _alias(project, name)], what=what, timeout=30)
-    run(["ip", "link", "set", "dev", ifb, "up"], what=what, timeout=30)
+    _run(f"ip link set dev {ifb} up", what=what)
+    if "qdisc htb 1:" not in probe(["tc", "qdisc", "show", "dev", ifb], timeout=30).stdout:
+        # HTB cannot change a qdisc in place ("Change operation not supported"): it is added
+        # once, and the rate lives in its class, which can be changed.
+        _run(f"tc qdisc add dev {ifb} root handle 1: htb default 1", what=what)
     rate = f"{mbit}mbit"
-    tc = ["tc", "qdisc", "replace", "dev", ifb, "root", "handle", "1:", "htb", "default", "1"]
-    run(tc, what=what, timeout=30)
-    run(
-        [
-            "tc",
-            "class",
-            "replace",
-            "dev",
-            ifb,
-            "parent",
-            "1:",
-            "classid",
-            "1:1",
-            "htb",
-            "rate",
-            rate,
-            "ceil",
-            rate,
-            "quantum",
-            QUANTUM,
-        ],
+    _run(
+        f"tc class replace dev {ifb} parent 1: classid 1:1 htb rate {rate} ceil {rate} "
+        f"quantum {QUANTUM}",
         what=what,
-        timeout=30,
     )
     if not shaping(ifb=ifb, veth=veth).redirected:
-        # LXD drops the veth's ingress qdisc when it sets the NIC's limits (resize): put it back.
-        run(["tc", "qdisc", "replace", "dev", veth, "handle", INGRESS, "ingress"], what=what)
-        run(
-            [
-                "tc",
-                "filter",
-                "replace",
-                "dev",
-                veth,
-                "parent",
-                INGRESS,
-                "protocol",
-                "all",
-                "prio",
-                "1",
-                "u32",
-                "match",
-                "u32",
-                "0",
-                "0",
-                "action",
-                "mirred",
-                "egress",
-                "redirect",
-                "dev",
-                ifb,
-            ],
+        # A new veth (a start), or LXD dropped its ingress qdisc when it set the NIC's limits.
+        _run(f"tc qdisc replace dev {veth} handle {INGRESS} ingress", what=what)
+        _run(
+            f"tc filter replace dev {veth} parent {INGRESS} protocol all prio 1 "
+            f"u32 match u32 0 0 action mirred egress redirect dev {ifb}",
             what=what,
-            timeout=30,
         )
     log.info("egress shaped", extra={"ifb": ifb, "veth": veth, "mbit": mbit})
 
@@ -185,52 +152,19 @@ def available() -> tuple[bool, str]:
     token = secrets.token_hex(3)
     source, target = f"cvp{token}s", f"cvp{token}t"
     steps = [
-        ["ip", "link", "add", source, "type", "ifb"],
-        ["ip", "link", "add", target, "type", "ifb"],
-        ["tc", "qdisc", "add", "dev", target, "root", "handle", "1:", "htb", "default", "1"],
-        [
-            "tc",
-            "class",
-            "add",
-            "dev",
-            target,
-            "parent",
-            "1:",
-            "classid",
-            "1:1",
-            "htb",
-            "rate",
-            "8mbit",
-        ],
-        ["tc", "qdisc", "add", "dev", source, "handle", INGRESS, "ingress"],
-        [
-            "tc",
-            "filter",
-            "add",
-            "dev",
-            source,
-            "parent",
-            INGRESS,
-            "protocol",
-            "all",
-            "u32",
-            "match",
-            "u32",
-            "0",
-            "0",
-            "action",
-            "mirred",
-            "egress",
-            "redirect",
-            "dev",
-            target,
-        ],
+        f"ip link add {source} type ifb",
+        f"ip link add {target} type ifb",
+        f"tc qdisc add dev {target} root handle 1: htb default 1",
+        f"tc class add dev {target} parent 1: classid 1:1 htb rate 8mbit",
+        f"tc qdisc add dev {source} handle {INGRESS} ingress",
+        f"tc filter add dev {source} parent {INGRESS} protocol all u32 match u32 0 0 "
+        f"action mirred egress redirect dev {target}",
     ]
     try:
         for step in steps:
-            res = probe(step, timeout=30)
+            res = probe(step.split(), timeout=30)
             if not res.ok:
-                return False, f"`{' '.join(step[:4])} ...` failed: {res.stderr.strip()[:200]}"
+                return False, f"`{step}` failed: {res.stderr.strip()[:200]}"
     finally:
         for device in (source, target):
             probe(["ip", "link", "del", "dev", device], timeout=30)

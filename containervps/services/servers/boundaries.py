@@ -61,7 +61,8 @@ def after(job: Job) -> None:
         log.warning("egress limit not held", extra={"server": job.server_id, "error": exc})
     else:
         if held.changed:
-            log.info("egress limit held", extra={"server": job.server_id, "mbit": held.mbit})
+            what = "egress limit held" if held.mbit else "egress shaping removed"
+            log.info(what, extra={"server": job.server_id, "mbit": held.mbit})
     if job.action.command == Command.DELETE_SERVER:
         return
     try:

@@ -38,6 +38,7 @@ from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
 from containervps.services.actions.worker import ActionWorker
+from containervps.services.host.lxcfs_watchdog import LxcfsWatchdog
 from containervps.services.metering import rollups
 from containervps.services.metering import usage as usage_service
 from containervps.services.reconcile import Reconciler
@@ -152,6 +153,20 @@ def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Ev
             return
 
 
+def _lxcfs_loop(settings: Settings, stop: threading.Event) -> None:
+    """lxcfs watched every lxcfs_watch_interval seconds: restarted and re-attached if it died."""
+    watchdog = LxcfsWatchdog(settings)
+    while True:
+        try:
+            watchdog.tick()
+        except ContainerVpsError as exc:
+            log.warning("lxcfs watch pass failed", extra={"error": exc.one_line()})
+        except Exception:
+            log.exception("lxcfs watch pass crashed")
+        if stop.wait(settings.lxcfs_watch_interval):
+            return
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -168,6 +183,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.usage_sample_interval > 0:
         threading.Thread(
             target=_usage_loop, args=(settings, stop), name="cvps-usage", daemon=True
+        ).start()
+    if settings.lxcfs_watch_interval > 0:
+        threading.Thread(
+            target=_lxcfs_loop, args=(settings, stop), name="cvps-lxcfs", daemon=True
         ).start()
     try:
         yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from containervps.cli import common
-from containervps.services.host import daemons
+from containervps.services.host import daemons, lxcfs_watchdog
 from containervps.services.host.check import HostCheck
 from containervps.services.host.setup import HostSetup
 
@@ -23,6 +23,41 @@ def start(
         steps.append(daemons.ensure_dockerd(s))
     for st in steps:
         common.console.print(f"{st.name}: {'started' if st.started else 'running'} ({st.detail})")
+    if daemons.lxcfs_options_differ(s):  # e.g. an upgrade changed lxcfs_options
+        report = lxcfs_watchdog.repair_lxcfs(s, all_containers=True)
+        common.console.print(
+            f"lxcfs: restarted with {s.lxcfs_options}; {len(report.repaired)} of "
+            f"{report.scanned} running containers re-attached"
+        )
+
+
+@app.command("repair-lxcfs")
+def repair_lxcfs(
+    all_containers: bool = typer.Option(
+        False, "--all-containers", help="Also containers that are not servers of the platform."
+    ),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Start lxcfs if it stopped and re-attach its /proc views in running VPSs (no reboot)."""
+    report = lxcfs_watchdog.repair_lxcfs(common.settings(), all_containers=all_containers)
+    if json_out:
+        common.print_json(report)
+        return
+    common.console.print(
+        f"lxcfs: {'restarted' if report.restarted else 'running'}; "
+        f"{len(report.repaired)} of {report.scanned} running containers re-attached "
+        f"in {report.seconds:.2f}s"
+    )
+    common.print_table(
+        "lxcfs views re-attached",
+        ["container", "views", "namespaces", "errors"],
+        [
+            (f"{r.project}/{r.name}", str(len(r.replaced)), str(r.namespaces), "; ".join(r.errors))
+            for r in report.repaired
+        ],
+    )
+    if any(r.errors for r in report.repaired):
+        raise typer.Exit(1)
 
 
 @app.command("init")

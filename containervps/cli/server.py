@@ -8,6 +8,8 @@ from containervps.cli import common
 from containervps.cli.shared import TenantOption, find, run_here, server_json, show_after, tenant_id
 from containervps.db.models import Server
 from containervps.errors import InvalidInput
+from containervps.schemas.event import EventPublic
+from containervps.services import events
 from containervps.services.servers import create as create_service
 from containervps.services.servers import delete as delete_service
 from containervps.services.servers import power, queries
@@ -44,6 +46,29 @@ def list_(
         "servers",
         ["id", "tenant", "name", "status", "plan", "image", "ipv4", "created"],
         [(r.id, r.tenant_id, r.name, r.status, r.plan, r.image, r.ipv4, r.created_at) for r in out],
+    )
+
+
+@app.command("events")
+def events_(
+    server: str,
+    tenant: str | None = TenantOption,
+    limit: int = typer.Option(25, min=1, max=100, help="Newest events shown."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """What the platform saw or did to a server (OOM kills, repairs, rolled-back actions)."""
+    row = find(server, tenant)
+    assert row.id is not None
+    rows, _ = events.list_events(
+        common.settings(), tenant_id=None, server_id=row.id, per_page=limit
+    )
+    if json_out:
+        common.print_json([EventPublic.of(e).model_dump(mode="json") for e in rows])
+        return
+    common.print_table(
+        f"events of server {row.id}",
+        ["id", "at", "type", "severity", "message"],
+        [(e.id, e.at, e.type, e.severity, e.message) for e in rows],
     )
 
 

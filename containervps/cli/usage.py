@@ -38,7 +38,8 @@ def compact(json_out: bool = common.JsonOption) -> None:
         common.print_json(done)
         return
     common.console.print(
-        f"rolled {done.samples_rolled} samples into hours, {done.hours_rolled} hours into months"
+        f"rolled {done.samples_rolled} samples into hours, {done.hours_rolled} hours into "
+        f"months; pruned {done.events_pruned} old server events"
     )
 
 

@@ -50,6 +50,10 @@ def translate_errors(what: str) -> Iterator[None]:
         raise LxdNotFound(f"{what}: not found", details={"lxd": _lxd_message(exc)}) from exc
     except pylxd_exc.LXDAPIException as exc:
         message = _lxd_message(exc)
+        if getattr(exc.response, "status_code", None) == 503:  # "LXD is shutting down"
+            raise LxdUnavailable(
+                f"{what}: {message}", details={"lxd": message}, resolution=START_HINT
+            ) from exc
         raise LxdError(f"{what}: {message}", details={"lxd": message}) from exc
     except pylxd_exc.ClientConnectionFailed as exc:
         raise _unavailable(str(exc)) from exc

@@ -3,12 +3,16 @@ resource binds; admission then admits exactly that many and refuses the next one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from containervps.api.app import create_app
+from containervps.cli import app
 from containervps.config import Settings, get_settings
 from containervps.db.engine import session_scope
 from containervps.lxd import Lxd
@@ -38,7 +42,9 @@ def iops_budget(cp_settings: Settings) -> Iterator[Settings]:
     get_settings.cache_clear()
 
 
-def test_the_report_predicts_what_admission_admits(iops_budget: Settings, ready_host: Lxd) -> None:
+def test_the_report_predicts_what_admission_admits(
+    iops_budget: Settings, ready_host: Lxd, tmp_path: Path
+) -> None:
     tenant = make_tenant(iops_budget, ready_host, "capacity")
     admin = admin_headers(iops_budget)
     made: list[int] = []
@@ -52,6 +58,14 @@ def test_the_report_predicts_what_admission_admits(iops_budget: Settings, ready_
             write = next(r for r in body["resources"] if r["name"] == "disk_write_iops")
             assert write["enforced"] and write["free"] < 3 * NANO_WRITE_IOPS
             assert client.get("/v1/admin/capacity", headers=tenant.headers).status_code == 403
+            cli = CliRunner().invoke(
+                app, ["capacity", "--plan", "nano", "--json", "--html", str(tmp_path)]
+            )
+            assert cli.exit_code == 0, cli.output
+            (by_cli,) = json.loads(cli.stdout)["plans"]  # the same model (kernel use is live)
+            assert (by_cli["fits"], by_cli["binding"]) == (nano["fits"], nano["binding"])
+            assert "disk_write_iops" in (tmp_path / "capacity.html").read_text()
+            assert (tmp_path / "capacity.png").stat().st_size > 1000
 
             for i in range(nano["fits"]):
                 r = client.post(
@@ -62,7 +76,7 @@ def test_the_report_predicts_what_admission_admits(iops_budget: Settings, ready_
                 assert r.status_code == 202, r.text
                 made.append(r.json()["server"]["id"])
                 action = wait_action(client, r.json()["action"]["id"], tenant.headers)
-                assert action["status"] == "success", action
+                assert action["status"] == "success", action["error"]
 
             refused = client.post(
                 "/v1/servers",

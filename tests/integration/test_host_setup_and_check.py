@@ -49,12 +49,14 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
     for name in (
         "lxd",
         "lxcfs",
+        "lxcfs views",
         "subuid range",
         "bridge",
         "disk size view",
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
+        "inside view",
         "NIC ingress limit",
         "NIC egress limit",
         "qemu",
@@ -70,6 +72,7 @@ def test_host_check_probes_really_test(ready_host: Lxd) -> None:
         "disk IOPS limit",
         "disk size quota",
         "memory/CPU view",
+        "inside view",
         "NIC ingress limit",
         "NIC egress limit",  # LXD's limit, or the platform's IFB shaping measured from inside
     ):

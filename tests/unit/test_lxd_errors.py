@@ -29,6 +29,8 @@ class _Response:
     [
         (pylxd_exc.NotFound(_Response(404, "not found")), errors.LxdNotFound),
         (pylxd_exc.LXDAPIException(_Response(400, "bad config")), errors.LxdError),
+        # LXD answers 503 while it stops (SIGTERM): unavailable, as when it is gone.
+        (pylxd_exc.LXDAPIException(_Response(503, "LXD is shutting down")), errors.LxdUnavailable),
         (pylxd_exc.ClientConnectionFailed("refused"), errors.LxdUnavailable),
         (requests.ConnectionError("refused"), errors.LxdUnavailable),
         (requests.ReadTimeout("slow"), errors.LxdUnavailable),

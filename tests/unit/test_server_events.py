@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
+from sqlmodel import select
+from typer.testing import CliRunner
 
 from containervps.api.app import create_app
+from containervps.cli import app as cli_app
 from containervps.config import Settings
 from containervps.db.engine import session_scope
+from containervps.db.models import Event, utcnow
 from containervps.services import events
 from containervps.services.events import EventType
+from containervps.services.metering import rollups
 from containervps.services.tenancy import tokens
 from tests.unit.fakes import add_server, make_tenant
 
@@ -61,3 +69,31 @@ def test_an_event_for_a_vanished_server_is_dropped_not_raised(db: Settings) -> N
     events.record(db, server_id=424242, type=EventType.OOM_KILL, message="gone")
     rows, total = events.list_events(db, tenant_id=None)
     assert rows == [] and total == 0
+
+
+def test_events_past_their_retention_are_pruned_by_the_compaction_pass(db: Settings) -> None:
+    tenant_id = make_tenant(db)
+    with session_scope(db) as session:
+        server_id = add_server(session, tenant_id, "s").id
+    assert server_id is not None
+    events.record(db, server_id=server_id, type=EventType.OOM_KILL, message="old")
+    events.record(db, server_id=server_id, type=EventType.OOM_KILL, message="new")
+    with session_scope(db) as session:
+        old = session.exec(select(Event).where(Event.message == "old")).one()
+        old.at = utcnow() - timedelta(days=db.events_retention_days + 1)
+        session.add(old)
+    assert rollups.compact(db).events_pruned == 1
+    rows, _ = events.list_events(db, tenant_id=tenant_id)
+    assert [e.message for e in rows] == ["new"]
+
+
+def test_the_cli_shows_a_servers_events(app_env: Settings) -> None:
+    tenant_id = make_tenant(app_env)
+    with session_scope(app_env) as session:
+        server_id = add_server(session, tenant_id, "s").id
+    assert server_id is not None
+    events.record(app_env, server_id=server_id, type=EventType.OOM_KILL, message="killed")
+    shown = CliRunner().invoke(cli_app, ["server", "events", str(server_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    (event,) = json.loads(shown.stdout)
+    assert (event["type"], event["message"]) == ("server.oom_kill", "killed")

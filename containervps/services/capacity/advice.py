@@ -78,7 +78,7 @@ def _cpu(session: Session, settings: Settings) -> Advice:
     cpus = os.cpu_count() or 1
     if peak <= 0:
         return Advice("cpu_overcommit", current, RATIO_BOUNDS[1], "servers used no CPU in 24 h")
-    proposed = CPU_TARGET * cpus / peak * (sold / cpus)
+    proposed = CPU_TARGET * sold / peak  # at full sale the busiest minute stays at the target
     basis = (
         f"busiest minute of 24 h: {peak:.2f} cores for {sold} vCPUs sold; "
         f"keeps it at {CPU_TARGET:.0%} of {cpus} host CPUs"

@@ -9,6 +9,7 @@ namespace too (the kernel charges each user namespace up to its creator), so the
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,29 +63,37 @@ def _container_pids() -> tuple[int, set[int]]:
     return containers, pids
 
 
-def _fds(pid: str) -> tuple[int, int]:
-    """(open descriptors, inotify instances) of one process."""
+def _watches(pid: str, fd: str) -> int:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+            return sum(line.startswith("inotify wd:") for line in fh)
+    except OSError:
+        return 0
+
+
+def _fds(pid: str) -> tuple[int, int, int]:
+    """(open descriptors, inotify instances, inotify watches) of one process."""
     fd_dir = f"/proc/{pid}/fd"
-    files = inotify = 0
+    files = inotify = watches = 0
     try:
         for fd in os.listdir(fd_dir):
             files += 1
             try:
                 if os.readlink(f"{fd_dir}/{fd}") == "anon_inode:inotify":
                     inotify += 1
+                    watches += _watches(pid, fd)
             except OSError:
                 continue
     except OSError:
         pass
-    return files, inotify
+    return files, inotify, watches
 
 
 def kernel_limits(*, mounts_per_server: int = 0) -> list[KernelLimit]:
     """Each limit with its host-wide use and the average running server's share of it
     (``mounts_per_server``: what the disk layout adds to the host's mount table)."""
     containers, in_containers = _container_pids()
-    tasks = files = inotify = 0
-    box_tasks = box_files = box_inotify = 0
+    total, boxed = Counter[str](), Counter[str]()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -92,13 +101,14 @@ def kernel_limits(*, mounts_per_server: int = 0) -> list[KernelLimit]:
             threads = len(os.listdir(f"/proc/{entry}/task"))
         except OSError:
             continue
-        f, i = _fds(entry)
-        tasks, files, inotify = tasks + threads, files + f, inotify + i
+        files, inotify, watches = _fds(entry)
+        counts = {"processes": threads, "files": files, "inotify": inotify, "watches": watches}
+        total.update(counts)
         if int(entry) in in_containers:
-            box_tasks, box_files, box_inotify = box_tasks + threads, box_files + f, box_inotify + i
+            boxed.update(counts)
 
-    def share(total: int) -> float | None:
-        return total / containers if containers else None
+    def share(key: str) -> float | None:
+        return boxed[key] / containers if containers else None
 
     keys_used = 0
     try:
@@ -111,15 +121,28 @@ def kernel_limits(*, mounts_per_server: int = 0) -> list[KernelLimit]:
     pid_limit = min(_sysctl("kernel/pid_max"), _sysctl("kernel/threads-max"))
     return [
         KernelLimit(
-            "processes", "kernel.pid_max, kernel.threads-max", pid_limit, tasks, share(box_tasks)
+            "processes",
+            "kernel.pid_max, kernel.threads-max",
+            pid_limit,
+            total["processes"],
+            share("processes"),
         ),
-        KernelLimit("open_files", "fs.file-max", _sysctl("fs/file-max"), files, share(box_files)),
+        KernelLimit(
+            "open_files", "fs.file-max", _sysctl("fs/file-max"), total["files"], share("files")
+        ),
         KernelLimit(
             "inotify_instances",
             "fs.inotify.max_user_instances",
             _sysctl("fs/inotify/max_user_instances"),
-            inotify,
-            share(box_inotify),
+            total["inotify"],
+            share("inotify"),
+        ),
+        KernelLimit(
+            "inotify_watches",
+            "fs.inotify.max_user_watches",
+            _sysctl("fs/inotify/max_user_watches"),
+            total["watches"],
+            share("watches"),
         ),
         KernelLimit(
             "mounts",

@@ -17,13 +17,31 @@ from containervps.lxd import Lxd, connect
 from containervps.services.capacity import disk_probe
 from containervps.services.capacity.admission import pool_disk_dir
 from containervps.services.capacity.kernel_limits import kernel_limits
-from containervps.services.host import daemons, qemu
+from containervps.services.host import daemons, lxcfs_mounts, qemu
 from containervps.services.host.probe import Probe, Status
 from containervps.services.host.scratch_probes import ScratchProbes
 from containervps.services.host.setup import IDMAP_SIZE
 from containervps.shell import probe
 
 log = logging.getLogger(__name__)
+
+
+def lxcfs_options_probe(*, want: list[str], running: list[str] | None) -> Probe:
+    """Whether the running lxcfs has the options the settings ask for (e.g. load average)."""
+    where = f"mounted on {daemons.LXCFS_DIR}"
+    if running is None:
+        return Probe("lxcfs", "ok", f"{where} (its process is not visible: options unknown)")
+    shown = " ".join(running) or "no options"
+    if daemons.normalise_lxcfs_options(running) == daemons.normalise_lxcfs_options(want):
+        return Probe("lxcfs", "ok", f"{where}, running with {shown}")
+    return Probe(
+        "lxcfs",
+        "degraded",
+        f"{where}, running with {shown}; settings ask for {' '.join(want) or 'no options'}",
+        "VPSs do not get what CONTAINERVPS_LXCFS_OPTIONS promises (e.g. their own load "
+        "average) until lxcfs restarts with them; a restart breaks /proc in running VPSs "
+        "unless their lxcfs mounts are re-attached",
+    )
 
 
 class HostCheck:
@@ -36,6 +54,7 @@ class HostCheck:
         probes: list[Probe] = []
         lxd = self._lxd(probes)
         probes.append(self._lxcfs_host())
+        probes.append(self._lxcfs_views())
         probes.append(self._subids())
         probes.extend(self._kernel_limits())
         if lxd is not None:
@@ -57,13 +76,33 @@ class HostCheck:
         return lxd
 
     def _lxcfs_host(self) -> Probe:
-        if daemons.lxcfs_active():
-            return Probe("lxcfs", "ok", f"mounted on {daemons.LXCFS_DIR}")
+        if not daemons.lxcfs_active():
+            return Probe(
+                "lxcfs",
+                "missing",
+                "not mounted",
+                "free/top/nproc inside a VPS show the host's totals, not the plan",
+            )
+        return lxcfs_options_probe(
+            want=self.settings.lxcfs_options, running=daemons.lxcfs_running_options()
+        )
+
+    def _lxcfs_views(self) -> Probe:
+        """Every running container's /proc views answer (none left dead by an lxcfs restart)."""
+        containers = lxcfs_mounts.running_containers()
+        dead = [
+            f"{c.project}/{c.name}"
+            for c in containers
+            if any(lxcfs_mounts.dead_views(pid) for pid in c.pids)
+        ]
+        if not dead:
+            return Probe("lxcfs views", "ok", f"alive in all {len(containers)} running containers")
         return Probe(
-            "lxcfs",
-            "missing",
-            "not mounted",
-            "free/top/nproc inside a VPS show the host's totals, not the plan",
+            "lxcfs views",
+            "degraded",
+            f"dead in {len(dead)} of {len(containers)} running containers: {', '.join(dead[:5])}",
+            "reading /proc/meminfo etc. fails inside them; `serve` repairs this within seconds, "
+            "or run `containervps host repair-lxcfs`",
         )
 
     def _subids(self) -> Probe:

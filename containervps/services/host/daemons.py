@@ -6,8 +6,11 @@ itself (this project's CI machines have no systemd).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,64 @@ def lxcfs_active() -> bool:
         if exc.errno == errno.ENOTCONN:  # the mount outlived its lxcfs process
             return False
         raise
+
+
+# Short spellings lxcfs accepts for the options it is started with (`lxcfs --help`).
+_LXCFS_SHORT = {"-l": "--enable-loadavg", "-u": "--disable-swap"}
+_LXCFS_IGNORED = {"-f", "--foreground", "-d", "--debug"}  # how it runs, not what it shows
+
+
+def normalise_lxcfs_options(options: list[str]) -> list[str]:
+    """Options in one spelling, sorted, without those that do not change what VPSs see."""
+    return sorted({_LXCFS_SHORT.get(o, o) for o in options if o not in _LXCFS_IGNORED})
+
+
+def _lxcfs_process() -> tuple[int, list[str]] | None:
+    """(pid, options) of the lxcfs process serving LXCFS_DIR, if any."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            raw = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+        if len(args) >= 2 and Path(args[0]).name == "lxcfs" and Path(args[-1]) == LXCFS_DIR:
+            return int(proc.name), args[1:-1]
+    return None
+
+
+def lxcfs_running_options() -> list[str] | None:
+    """The options of the lxcfs process serving LXCFS_DIR (None: no such process)."""
+    found = _lxcfs_process()
+    return found[1] if found else None
+
+
+def lxcfs_options_differ(settings: Settings) -> bool:
+    """An lxcfs we start runs with options other than ``lxcfs_options``."""
+    found = _lxcfs_process()
+    if has_systemd() or found is None:
+        return False
+    return normalise_lxcfs_options(found[1]) != normalise_lxcfs_options(settings.lxcfs_options)
+
+
+def stop_lxcfs_with_other_options(settings: Settings) -> bool:
+    """Stop an lxcfs we started whose options differ from ``lxcfs_options`` (its views in
+    running containers then need re-attaching); whether it was stopped."""
+    found = _lxcfs_process()
+    if found is None or not lxcfs_options_differ(settings):
+        return False
+    pid, options = found
+    log.warning(
+        "lxcfs runs with %s, the settings ask for %s: restarting it",
+        options,
+        settings.lxcfs_options,
+    )
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, seconds=10):
+        os.kill(pid, signal.SIGKILL)
+        _wait_exit(pid, seconds=10)
+    return True
 
 
 def _release_stale_lxcfs_mount() -> None:
@@ -115,20 +176,71 @@ def ensure_lxd(settings: Settings) -> DaemonStatus:
     return DaemonStatus("lxd", True, "started")
 
 
+def lxd_daemon_pid() -> int | None:
+    """The pid of the LXD daemon we started (``lxd --group ...``), or None."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # exited meanwhile
+            continue
+        if Path(args[0].decode(errors="replace")).name == "lxd" and args[1:2] == [b"--group"]:
+            return int(cmdline.parent.name)
+    return None
+
+
+def stop_lxd_keeping_instances(settings: Settings, *, grace: float = 30) -> str:
+    """Stop the LXD daemon and leave every container running; returns how ("SIGTERM" or
+    "SIGKILL").
+
+    SIGTERM means "LXD will be back" (LXD's daemon-behavior doc): containers, their monitors
+    and forkproxies go on, where ``lxd shutdown`` and SIGPWR stop every container first. But
+    LXD then waits for running operations (an open ``exec`` or console) up to
+    ``core.shutdown_timeout``, 5 minutes by default, refusing every change meanwhile (measured:
+    173 s with other tests' execs open). After ``grace`` seconds it is killed instead: the
+    containers still run on (LXD re-attaches them at start), only the open operations end.
+    """
+    pid = lxd_daemon_pid()
+    if pid is None:
+        raise HostSetupError("no LXD daemon started by `lxd --group ...` found")
+    os.kill(pid, signal.SIGTERM)
+    if _wait_exit(pid, seconds=grace):
+        return "SIGTERM"
+    log.warning("LXD still waiting for operations after %.0fs; killing it", grace)
+    os.kill(pid, signal.SIGKILL)
+    if not _wait_exit(pid, seconds=30):
+        raise HostSetupError(f"LXD (pid {pid}) did not exit after SIGKILL")
+    return "SIGKILL"
+
+
+def _wait_exit(pid: int, *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited child of ours that nobody waited for yet is reaped here)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    if state not in {"Z", "X"}:
+        return True
+    with contextlib.suppress(ChildProcessError):  # started by us (`ensure_lxd`)
+        os.waitpid(pid, os.WNOHANG)
+    return False
+
+
 def restart_lxd(settings: Settings) -> None:
-    """Restart LXD so that it rereads /etc/subuid and /etc/subgid."""
+    """Restart LXD so that it rereads /etc/subuid and /etc/subgid; VPSs keep running."""
     if has_systemd():
         run(["systemctl", "restart", "lxd"], what="restart lxd")
         return
     if lxd_answers(settings):
-        run(
-            [require_tool("lxd", package="lxd"), "shutdown", "--timeout", "60"],
-            what="stop LXD",
-            timeout=90,
-        )
-        deadline = time.monotonic() + 30
-        while lxd_answers(settings) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        stop_lxd_keeping_instances(settings)
     ensure_lxd(settings)
 
 

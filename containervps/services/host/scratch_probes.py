@@ -12,6 +12,7 @@ import time
 from containervps.config import Settings
 from containervps.errors import ContainerVpsError
 from containervps.lxd import Lxd
+from containervps.services.host import daemons, inside_view
 from containervps.services.host.capabilities import egress_refusal
 from containervps.services.host.probe import Probe
 from containervps.services.servers import egress_shaping
@@ -36,6 +37,7 @@ class ScratchProbes:
     def __init__(self, settings: Settings, lxd: Lxd) -> None:
         self.settings = settings
         self.lxd = lxd
+        self._made_at = time.monotonic()  # reset when the scratch container is made
 
     def run(self) -> list[Probe]:
         """Every probe on one scratch container (skipped when the host is not set up)."""
@@ -50,6 +52,7 @@ class ScratchProbes:
                     "disk size quota",
                     "disk IOPS limit",
                     "memory/CPU view",
+                    "inside view",
                     "NIC ingress limit",
                     "NIC egress limit",
                 )
@@ -62,6 +65,7 @@ class ScratchProbes:
                 self._iops(lxd, name, pool.driver),
                 self._disk_quota(lxd, name, pool.driver),
                 self._memory_cpu_view(lxd, name),
+                self._inside_view(lxd, name),
                 self._ingress(lxd, name, address),
                 self._egress(lxd, name),
             ]
@@ -81,6 +85,7 @@ class ScratchProbes:
     def _make(self, name: str, *, driver: str) -> str:
         """The scratch container, on its own pool as every server is; returns its address."""
         s, lxd = self.settings, self.lxd
+        self._made_at = time.monotonic()
         lxd.host.create_pool(
             name=name,
             driver=driver,
@@ -212,6 +217,34 @@ class ScratchProbes:
             "degraded",
             f"inside: free shows {total} MiB (limit {PROBE_MEMORY_MIB}), nproc {nproc}",
             "limits hold, but tools in the VPS show the host's totals (lxcfs)",
+        )
+
+    def _inside_view(self, lxd: Lxd, name: str) -> Probe:
+        """Uptime, load average, /proc/cpuinfo and /dev/shm as the VPS's own tools show them."""
+        out = lxd.instances.exec(
+            name=name, project="default", command=["sh", "-c", inside_view.INSIDE_VIEW_COMMAND]
+        )
+        view = inside_view.parse(out.stdout)
+        running = daemons.lxcfs_running_options()
+        options = self.settings.lxcfs_options if running is None else running
+        loadavg = "--enable-loadavg" in daemons.normalise_lxcfs_options(options)
+        problems = inside_view.judge(
+            view,
+            memory_mib=PROBE_MEMORY_MIB,
+            vcpus=1,
+            max_uptime=time.monotonic() - self._made_at + 1,
+            loadavg=loadavg,
+        )
+        detail = f"inside: {view.summary()}"
+        if not problems:
+            return Probe("inside view", "ok", detail)
+        return Probe(
+            "inside view",
+            "degraded",
+            f"{detail}; differs from the plan: {'; '.join(problems)}",
+            "limits hold, but tools in the VPS show figures that are not the plan's (a "
+            "/dev/shm sized from the host fills the VPS's memory until the OOM killer acts; "
+            "rebuild the images for the boot step that sizes it)",
         )
 
     def _ingress(self, lxd: Lxd, name: str, address: str) -> Probe:

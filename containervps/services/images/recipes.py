@@ -5,12 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal
 
 from containervps.config import Settings
 from containervps.errors import InvalidInput
 
-BUILDER_VERSION = 6  # bump when the rootfs customisation changes, to invalidate caches
+BUILDER_VERSION = 7  # bump when the rootfs customisation changes, to invalidate caches
+# The code that writes into a rootfs is part of the key as well: two branches that both bumped
+# BUILDER_VERSION to the same number shared a cache key for different images.
+_BUILDER_SOURCES = ("rootfs.py", "guest_tmpfs.py")
+
+
+@cache
+def _builder_digest() -> str:
+    here = Path(__file__).parent
+    blob = b"".join((here / name).read_bytes() for name in _BUILDER_SOURCES)
+    return hashlib.sha256(blob).hexdigest()[:16]
+
 
 DEBIAN_PACKAGES = (
     "systemd",
@@ -45,7 +58,9 @@ class ImageRecipe:
 
     def cache_key(self) -> str:
         """Changes whenever anything that shapes the build output changes."""
-        blob = json.dumps({**asdict(self), "builder": BUILDER_VERSION}, sort_keys=True)
+        blob = json.dumps(
+            {**asdict(self), "builder": BUILDER_VERSION, "code": _builder_digest()}, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from containervps.services.images import guest_tmpfs
 from containervps.services.images.recipes import ImageRecipe
 from containervps.shell import require_tool, run
 
@@ -17,12 +18,16 @@ BUSYBOX_INITTAB = """\
 """
 
 # No /proc remount here: LXC mounts /proc and lxcfs overlays /proc/meminfo and friends.
-BUSYBOX_RCS = """\
+BUSYBOX_RCS = (
+    """\
 #!/bin/sh
 mkdir -p /run /tmp /var/log /var/run
 hostname -F /etc/hostname
 ip link set lo up
 """
+    + guest_tmpfs.SCRIPT_PATH
+    + "\n"
+)
 
 UDHCPC_SCRIPT = """\
 #!/bin/sh
@@ -106,6 +111,7 @@ def build_busybox(root: Path) -> None:
             link.symlink_to("/bin/busybox")
     (root / "usr/bin/free").unlink(missing_ok=True)
     _write(root / "usr/bin/free", BUSYBOX_FREE, mode=0o755)
+    _write(root / guest_tmpfs.SCRIPT_PATH.lstrip("/"), guest_tmpfs.SIZE_TMPFS_SCRIPT, mode=0o755)
     _write(root / "etc/inittab", BUSYBOX_INITTAB)
     _write(root / "etc/init.d/rcS", BUSYBOX_RCS, mode=0o755)
     _write(root / "usr/share/udhcpc/default.script", UDHCPC_SCRIPT, mode=0o755)
@@ -139,6 +145,7 @@ def build_debian(root: Path, recipe: ImageRecipe, *, package_cache: Path) -> Non
         what="enable networkd in the image",
     )
     _write(root / "etc/systemd/network/10-eth0.network", NETWORKD_ETH0)
+    _install_tmpfs_unit(root)
     _write(root / "etc/systemd/system/ssh.service.d/hostkeys.conf", SSH_HOSTKEYS_DROPIN)
     _write(root / "etc/ssh/sshd_config.d/60-containervps.conf", SSHD_ROOT_LOGIN)
     for key in (root / "etc/ssh").glob("ssh_host_*"):
@@ -156,6 +163,17 @@ def build_debian(root: Path, recipe: ImageRecipe, *, package_cache: Path) -> Non
         for entry in (root / junk).glob("*"):
             if entry.is_file():
                 entry.unlink()
+
+
+def _install_tmpfs_unit(root: Path) -> None:
+    """The boot step sizing /dev/shm, /run and friends from the VPS's memory limit."""
+    _write(root / guest_tmpfs.SCRIPT_PATH.lstrip("/"), guest_tmpfs.SIZE_TMPFS_SCRIPT, mode=0o755)
+    unit = root / "etc/systemd/system" / guest_tmpfs.UNIT_NAME
+    _write(unit, guest_tmpfs.SYSTEMD_UNIT)
+    wants = root / "etc/systemd/system/sysinit.target.wants" / guest_tmpfs.UNIT_NAME
+    wants.parent.mkdir(parents=True, exist_ok=True)
+    wants.unlink(missing_ok=True)
+    wants.symlink_to(f"/etc/systemd/system/{guest_tmpfs.UNIT_NAME}")
 
 
 def lxd_metadata(recipe: ImageRecipe, *, created: int) -> str:

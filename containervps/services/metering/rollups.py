@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import UsageRollup, UsageSample, utcnow
+from containervps.db.models import Event, UsageRollup, UsageSample, utcnow
 
 __all__ = ["Compacted", "compact"]
 
@@ -25,6 +25,7 @@ HOUR, MONTH = "hour", "month"
 class Compacted:
     samples_rolled: int
     hours_rolled: int
+    events_pruned: int = 0
 
 
 def _hour(at: datetime) -> datetime:
@@ -132,7 +133,8 @@ def _roll(
 
 
 def compact(settings: Settings, *, now: datetime | None = None) -> Compacted:
-    """One retention pass (in one transaction, so totals never count a row twice or never)."""
+    """One retention pass (in one transaction, so totals never count a row twice or never);
+    server events older than ``events_retention_days`` go too."""
     now = now or utcnow()
     raw_cutoff = now - timedelta(hours=settings.usage_raw_hours)
     hour_cutoff = now - timedelta(days=settings.usage_hourly_days)
@@ -153,4 +155,8 @@ def compact(settings: Settings, *, now: datetime | None = None) -> Compacted:
         folded = _roll(session, hours, period=MONTH, bucket_of=_month)
         for row in hours:
             session.delete(row)
-    return Compacted(samples_rolled=samples, hours_rolled=folded)
+        event_cutoff = now - timedelta(days=settings.events_retention_days)
+        expired_events = col(Event.at) < event_cutoff
+        pruned = session.exec(select(func.count()).where(expired_events)).one()
+        session.execute(delete(Event).where(expired_events))
+    return Compacted(samples_rolled=samples, hours_rolled=folded, events_pruned=int(pruned))

@@ -18,7 +18,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import egress_support
-from containervps.services.servers import boundaries, disks
+from containervps.services.servers import boundaries, disks, tmpfs
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
 from containervps.services.tenancy.plans import get_plan
@@ -112,7 +112,8 @@ def request_resize(
 def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any]) -> None:
     name, project = server.lxd_name, server.lxd_project
     # The root disk stays where it is (servers made before pools per server use the shared one).
-    pool = lxd.instances.get(name=name, project=project).devices["root"]["pool"]
+    current = lxd.instances.get(name=name, project=project)
+    pool = current.devices["root"]["pool"]
     config, devices = instance_limits(limits, pool=pool, network=settings.bridge, ipv4=server.ipv4)
     disks.resize_disk(lxd, server, int(limits["disk"]["value"]))
     cpu = config.pop("limits.cpu")
@@ -122,6 +123,8 @@ def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any])
     lxd.instances.update(name=name, project=project, config=config)
     lxd.instances.update(name=name, project=project, devices=devices)
     lxd.instances.update(name=name, project=project, config={"limits.cpu": cpu})
+    if current.status == "Running":  # a stopped server sizes its tmpfs mounts at boot
+        tmpfs.apply(lxd, server)
 
 
 def run(job: Job) -> Action:

@@ -314,9 +314,11 @@ class ScratchProbes:
             )
         finally:
             egress_shaping.remove(ifb=ifb, veth=veth)
+        # LXD wraps the kernel's answer: keep the part after the last "Error: ".
+        why = refusal.splitlines()[0].rsplit("Error: ", 1)[-1].rstrip(".")
         detail = (
             f"{PROBE_TRANSFER_BYTES >> 20} MiB VPS->host at {mbit:.1f} Mbit/s (platform shaping "
-            f"at {PROBE_EGRESS_MBIT} Mbit/s: IFB + mirred + HTB; LXD refused: {refusal[:120]})"
+            f"at {PROBE_EGRESS_MBIT} Mbit/s: IFB + mirred + HTB; LXD's limit failed: {why})"
         )
         if PROBE_EGRESS_MBIT * 0.5 <= mbit <= PROBE_EGRESS_MBIT * 1.25:
             return Probe("NIC egress limit", "ok", detail)

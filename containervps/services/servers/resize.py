@@ -144,6 +144,8 @@ def run(job: Job) -> Action:
             _apply(settings, lxd, server, before["limits"])
         except ContainerVpsError as exc:
             log.warning("could not restore limits", extra={"server": server.id, "error": str(exc)})
+        server.limits = before["limits"]
+        boundaries.after(job)  # the old rate back on the veth LXD's update may have reset
         raise
     boundaries.after(job)  # LXD dropped the veth's redirect when it set the NIC's limits
     return finish(settings, job.action_id)

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     capacity_headroom_mib: int = 2048
     disk_overcommit: float = 2.0  # root-disk GiB sold per GiB of the shared pool (per_server:
     # per GiB of the disk holding the pool files)
-    nic_egress_limit: str = "auto"  # auto (probe once, cached) | enforce | skip
+    # auto (probe once, cached: LXD's limits.egress, else the platform's IFB shaping)
+    # | enforce (LXD's) | platform (IFB shaping) | skip
+    nic_egress_limit: str = "auto"
     shutdown_timeout: int = 30  # seconds a graceful shutdown may take before a hard stop
     action_workers: int = 8  # threads running LXD work in the API process
     reconcile_interval: float = 60.0  # seconds between reconciler passes in `serve` (0: off)
@@ -135,6 +137,11 @@ class Settings(BaseSettings):
     usage_raw_hours: float = 48.0  # raw samples kept this long, then rolled up into hours
     usage_hourly_days: float = 90.0  # hourly roll-ups kept this long, then into months (kept)
     events_retention_days: float = 90.0  # server events kept this long
+    # Monthly transfer allowance (checked after each usage sample pass): events at 80% and
+    # 100%, then egress held to this rate until the month turns (0: events only, no throttle).
+    transfer_throttle_mbit: int = 10
+    transfer_webhook_url: str = ""  # also POSTed those events (JSON) when set
+    transfer_webhook_timeout: float = 5.0  # seconds; a failed POST is logged, never retried
 
     @property
     def db_url(self) -> str:

@@ -124,10 +124,11 @@ class BodyLimit:
 
 
 def _usage_loop(settings: Settings, stop: threading.Event) -> None:
-    """A usage sample of every server every usage_sample_interval seconds, then retention."""
+    """A usage sample of every server every usage_sample_interval seconds (transfer allowances
+    checked on it), then retention."""
     while not stop.wait(settings.usage_sample_interval):
         try:
-            usage_service.sample_all(settings, connect(settings))
+            usage_service.sample_pass(settings, connect(settings))
             rollups.compact(settings)
         except ContainerVpsError as exc:
             log.warning("usage sample pass failed", extra={"error": exc.one_line()})

@@ -1,4 +1,4 @@
-"""`containervps server ssh|exec|rebuild|resize|protect` (acting as admin)."""
+"""`containervps server ssh|exec|rebuild|resize|unthrottle|protect` (acting as admin)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from containervps.cli import common
 from containervps.cli.shared import TenantOption, find, run_here, show_after
 from containervps.errors import InvalidInput
+from containervps.services.metering import allowance
 from containervps.services.servers import guest, protection
 from containervps.services.servers import rebuild as rebuild_service
 from containervps.services.servers import resize as resize_service
@@ -102,6 +103,23 @@ def resize(
         )
         run_here(accepted.action, what=f"resizing {row.name}")
     show_after(row.id or 0, json_out)
+
+
+@app.command("unthrottle")
+def unthrottle(
+    server: str,
+    reset: bool = typer.Option(
+        False, "--reset", help="also count the month's transfer allowance again from now"
+    ),
+    tenant: str | None = TenantOption,
+) -> None:
+    """Lift a server's transfer throttle for the rest of the month (or reset its allowance)."""
+    s = common.settings()
+    row = find(server, tenant)
+    action = "server.unthrottle"
+    with audit.audited(s, actor=CLI_ACTOR, action=action, target=f"server:{row.id}"):
+        event = allowance.unthrottle(s, common.lxd(), server_id=row.id or 0, reset=reset, by="cli")
+    common.console.print(f"server {row.id}: {event.message}")
 
 
 @app.command("protect")

@@ -18,11 +18,16 @@ app = typer.Typer(
 
 @app.command("sample")
 def sample() -> None:
-    """Take one usage sample of every server now (`serve` does it every interval)."""
+    """Take one usage sample of every server now and check transfer allowances (`serve` does
+    it every interval)."""
     s = common.settings()
     started = time.perf_counter()
-    count = usage.sample_all(s, common.lxd())
+    count, crossings = usage.sample_pass(s, common.lxd())
     common.console.print(f"sampled {count} servers in {time.perf_counter() - started:.2f} s")
+    for c in crossings:
+        common.console.print(
+            f"server {c.server_id}: {c.type} ({c.used_bytes} of {c.allowance_bytes} bytes)"
+        )
 
 
 @app.command("compact")

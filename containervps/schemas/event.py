@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from containervps.schemas.common import timestamp
 
 if TYPE_CHECKING:
     from containervps.db.models import Event
 
-__all__ = ["EventPublic"]
+__all__ = ["EventPublic", "Unthrottle"]
 
 
 class EventPublic(BaseModel):
@@ -35,3 +35,10 @@ class EventPublic(BaseModel):
             details=row.details,
             created=timestamp(row.at),
         )
+
+
+class Unthrottle(BaseModel):
+    """Lift a transfer throttle; ``reset`` also counts the month's allowance again from now."""
+
+    model_config = ConfigDict(extra="forbid")
+    reset: bool = False

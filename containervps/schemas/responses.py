@@ -94,6 +94,10 @@ class CapacityEnvelope(BaseModel):
     capacity: CapacityPublic
 
 
+class EventEnvelope(BaseModel):
+    event: EventPublic
+
+
 class EventList(BaseModel):
     events: list[EventPublic]
     meta: ListMeta

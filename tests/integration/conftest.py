@@ -17,7 +17,7 @@ from containervps.db import migrate
 from containervps.lxd import Lxd, connect
 from containervps.services.host.setup import HostSetup
 from containervps.services.images.service import ImageService
-from containervps.services.servers import ssh_forwards
+from containervps.services.servers import egress_shaping, ssh_forwards
 from containervps.shell import probe, run
 from tests.integration.api_support import TEST_ENV
 
@@ -34,6 +34,10 @@ def delete_project(lxd: Lxd, name: str) -> None:
     for pool in lxd.host.list_pools():
         if pool.name.startswith(f"{name}_"):
             lxd.host.delete_pool(pool.name)
+    # The egress shaping devices of its servers (kernel objects LXD does not know).
+    for device, owner in egress_shaping.ifbs().items():
+        if owner.partition("/")[0] == name:
+            egress_shaping.remove(ifb=device)
 
 
 def _is_stale(lxd: Lxd, project: str) -> bool:

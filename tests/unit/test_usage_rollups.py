@@ -87,8 +87,10 @@ def test_samples_store_growth_across_a_restart(
         rows = session.exec(
             select(UsageSample).where(UsageSample.server_id == sid).order_by(col(UsageSample.at))
         ).all()
-    assert [r.tx_delta for r in rows] == [0, 500, 300, 500]
-    assert [round(r.cpu_delta, 2) for r in rows] == [0.0, 5.0, 3.0, 5.0]
+    # The first sample counts from zero: the NIC came up with the server (traffic before the
+    # first sample is not lost).
+    assert [r.tx_delta for r in rows] == [1000, 500, 300, 500]
+    assert [round(r.cpu_delta, 2) for r in rows] == [10.0, 5.0, 3.0, 5.0]
 
 
 def test_roll_ups_keep_every_months_totals_exact(
@@ -99,7 +101,7 @@ def test_roll_ups_keep_every_months_totals_exact(
     tx[30] = 50  # a restart in November
     sid = _sample_series(db, tenant_id, "b", tx, monkeypatch)
     before = _months(db, tenant_id)
-    assert before["2026-10"][1] == 100 and before["2026-11"][1] > 0
+    assert before["2026-10"][1] == 200 and before["2026-11"][1] > 0  # 100 + 100 growth
 
     now = START + timedelta(hours=60 + 48)  # all but the newest sample are past 48 h
     done = rollups.compact(db, now=now)

@@ -12,10 +12,12 @@ from containervps.api.render import list_meta, server_json
 from containervps.schemas.access import TokenCreate, TokenPublic
 from containervps.schemas.bounds import Id, Name, Page, PerPage
 from containervps.schemas.capacity import CapacityPublic
+from containervps.schemas.event import EventPublic, Unthrottle
 from containervps.schemas.plan import PlanCreate, PlanPublic
 from containervps.schemas.quota import QuotaUpdate
 from containervps.schemas.responses import (
     CapacityEnvelope,
+    EventEnvelope,
     PlanEnvelope,
     PlanList,
     ServerList,
@@ -26,6 +28,7 @@ from containervps.schemas.responses import (
 from containervps.schemas.tenant import TenantCreate
 from containervps.services.capacity import planner
 from containervps.services.capacity.advice import advise as advise_ratios
+from containervps.services.metering import allowance
 from containervps.services.servers import queries
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import plans, tenants, tokens
@@ -145,6 +148,25 @@ def list_all_servers(
         "servers": [server_json(s) for s in rows],
         "meta": list_meta(page=page, per_page=per_page, total=total),
     }
+
+
+@router.post(
+    "/servers/{server_id}/actions/unthrottle",
+    response_model=EventEnvelope,
+    responses=errors(404),
+)
+def unthrottle_server(
+    server_id: Id,
+    body: Unthrottle,
+    request: Request,
+    _: AdminDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+) -> dict[str, Any]:
+    """Lift a server's transfer throttle for the rest of the month (or reset its allowance)."""
+    request.state.audit_target = f"server:{server_id}"
+    event = allowance.unthrottle(settings, lxd, server_id=server_id, reset=body.reset, by="admin")
+    return {"event": EventPublic.of(event).model_dump(mode="json")}
 
 
 @router.get("/capacity", response_model=CapacityEnvelope)

@@ -21,7 +21,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.registry import RUNNERS
 from containervps.services.actions.store import finish
 from containervps.services.events import EventType, record
-from containervps.services.servers import bandwidth
+from containervps.services.servers import bandwidth, boundaries
 from containervps.services.servers.states import ServerState
 from containervps.services.servers.teardown import instance_status, mark, rollback_create
 
@@ -50,6 +50,7 @@ def run_action(
     log.info("action started", extra={"action": action_id, "command": action.command})
     try:
         job = Job(settings, lxd or connect(settings), action, server, resume=resume)
+        boundaries.before(job)
         done = RUNNERS[Command(action.command)](job)
         _host_limits(settings, job.lxd, action)
         if resume:

@@ -29,6 +29,10 @@ class EventType(StrEnum):
     ACTION_ROLLED_BACK = "server.action_rolled_back"  # an interrupted action was undone
     ACTION_FINISHED = "server.action_finished"  # an interrupted action was finished
     ACTION_FAILED = "server.action_failed"  # an interrupted action was resumed and failed
+    TRANSFER_80 = "server.transfer_80"  # 80% of the month's transfer allowance sent
+    TRANSFER_EXCEEDED = "server.transfer_exceeded"  # all of the month's allowance sent
+    TRANSFER_THROTTLED = "server.transfer_throttled"  # egress held to the throttle rate
+    TRANSFER_UNTHROTTLED = "server.transfer_unthrottled"  # the operator lifted or reset it
 
 
 def record_in(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import threading
 import time
 
 from containervps.config import Settings
@@ -14,8 +15,9 @@ from containervps.lxd import Lxd
 from containervps.services.host import daemons, inside_view
 from containervps.services.host.capabilities import egress_refusal
 from containervps.services.host.probe import Probe
+from containervps.services.servers import egress_shaping
 
-__all__ = ["ScratchProbes"]
+__all__ = ["ScratchProbes", "measure_upload"]
 
 PROBE_MEMORY_MIB = 128
 PROBE_DISK_MIB = 48
@@ -23,6 +25,7 @@ PROBE_POOL_MIB = 128  # the scratch container gets its own pool, as every server
 PROBE_WRITE_IOPS = 20
 PROBE_WRITES = 40  # at 20 iops: about 2 s when the limit holds
 PROBE_INGRESS_MBIT = 8
+PROBE_EGRESS_MBIT = 8
 # LXD lets a 1 MiB burst through at line rate; 4 MiB at 8 Mbit/s then takes about 3 s, while an
 # unlimited veth moves it in milliseconds.
 PROBE_TRANSFER_BYTES = 4 * 1024 * 1024
@@ -277,15 +280,97 @@ class ScratchProbes:
 
     def _egress(self, lxd: Lxd, name: str) -> Probe:
         reason = egress_refusal(lxd, name=name, project="default", network=self.settings.bridge)
-        if reason is not None:
+        if reason is None:
+            return Probe("NIC egress limit", "ok", "limits.egress accepted by LXD and the kernel")
+        usable, detail = egress_shaping.available()
+        if not usable:
             return Probe(
                 "NIC egress limit",
                 "missing",
-                f"LXD refused limits.egress: {reason}",
+                f"LXD refused limits.egress ({reason}); platform shaping unavailable: {detail}",
                 "outbound bandwidth of a VPS cannot be limited on this kernel; plans "
                 "show their egress limit as not enforced",
             )
-        return Probe("NIC egress limit", "ok", "limits.egress accepted by LXD and the kernel")
+        return self._platform_egress(lxd, name, refusal=reason)
+
+    def _platform_egress(self, lxd: Lxd, name: str, *, refusal: str) -> Probe:
+        """The platform's IFB shaping on the scratch container's veth, measured from inside."""
+        veth = lxd.instances.get(name=name, project="default").config["volatile.eth0.host_name"]
+        ifb = egress_shaping.ifb_name(server_id=0, project="default", name=name)
+        gateway = self.settings.bridge_subnet.split("/")[0]
+        try:
+            egress_shaping.apply(
+                ifb=ifb, veth=veth, mbit=PROBE_EGRESS_MBIT, project="default", name=name
+            )
+            mbit = measure_upload(
+                lxd, name=name, project="default", address=gateway, size=PROBE_TRANSFER_BYTES
+            )
+        except (OSError, ContainerVpsError) as exc:
+            return Probe(
+                "NIC egress limit",
+                "missing",
+                f"LXD refused limits.egress; platform shaping failed: {exc}",
+                "outbound bandwidth of a VPS is not limited",
+            )
+        finally:
+            egress_shaping.remove(ifb=ifb, veth=veth)
+        # LXD wraps the kernel's answer: keep the part after the last "Error: ".
+        why = refusal.splitlines()[0].rsplit("Error: ", 1)[-1].rstrip(".")
+        detail = (
+            f"{PROBE_TRANSFER_BYTES >> 20} MiB VPS->host at {mbit:.1f} Mbit/s (platform shaping "
+            f"at {PROBE_EGRESS_MBIT} Mbit/s: IFB + mirred + HTB; LXD's limit failed: {why})"
+        )
+        if PROBE_EGRESS_MBIT * 0.5 <= mbit <= PROBE_EGRESS_MBIT * 1.25:
+            return Probe("NIC egress limit", "ok", detail)
+        return Probe(
+            "NIC egress limit",
+            "missing",
+            detail,
+            "outbound bandwidth does not hold at the shaped rate",
+        )
+
+
+def measure_upload(
+    lxd: Lxd, *, name: str, project: str, address: str, size: int, timeout: float = 60
+) -> float:
+    """Mbit/s at which ``size`` bytes sent from inside the container arrive at a listener on
+    ``address`` (a host address on the VPS bridge), from the first byte to the last."""
+    with socket.create_server((address, 0)) as server:
+        server.settimeout(timeout)
+        port = server.getsockname()[1]
+        result: dict[str, float] = {}
+
+        def receive() -> None:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(timeout)
+                got, first = 0, 0.0
+                while chunk := conn.recv(65536):
+                    if not got:
+                        first = time.monotonic()
+                    got += len(chunk)
+                result["bytes"], result["seconds"] = got, time.monotonic() - first
+
+        thread = threading.Thread(target=receive, daemon=True)
+        thread.start()
+        blocks = max(1, size // 65536)
+        lxd.instances.exec(
+            name=name,
+            project=project,
+            command=[
+                "sh",
+                "-c",
+                f"dd if=/dev/zero bs=65536 count={blocks} 2>/dev/null | nc {address} {port}",
+            ],
+            timeout=timeout,
+        )
+        thread.join(timeout)
+    if result.get("bytes", 0) < blocks * 65536:
+        raise OSError(f"received {int(result.get('bytes', 0))} of {blocks * 65536} bytes")
+    return result["bytes"] * 8 / result["seconds"] / 1e6
 
 
 def _send(address: str, port: int, size: int, *, timeout: float) -> float:

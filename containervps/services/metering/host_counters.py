@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from containervps.config import Settings
+from containervps.errors import LxdNotFound
 from containervps.lxd import InstanceInfo, Lxd, instance_pool, storage_name
 from containervps.shell import run
 
-__all__ = ["Counters", "counter_growth", "read_counters"]
+__all__ = ["Counters", "counter_growth", "read_counters", "read_one"]
 
 CGROUP = Path("/sys/fs/cgroup")
 NET = Path("/sys/class/net")
@@ -111,3 +112,20 @@ def read_counters(settings: Settings, lxd: Lxd) -> dict[tuple[str, str], Counter
             disk = shared.get(f"containers/{storage_name(inst.project, inst.name)}", 0)
         result[(inst.project, inst.name)] = _counters(inst, disk)
     return result
+
+
+def read_one(settings: Settings, lxd: Lxd, *, project: str, name: str) -> Counters | None:
+    """One instance's counters (None when LXD has no such instance)."""
+    try:
+        inst = lxd.instances.get(name=name, project=project)
+    except LxdNotFound:
+        return None
+    own = instance_pool(project, name)
+    pools = {p.name: p.driver for p in lxd.host.list_pools()}
+    if own in pools:
+        disk = _own_pool_usage(lxd, own)
+    elif pools.get(settings.storage_pool) == "btrfs":
+        disk = _shared_pool_usage(settings, lxd).get(f"containers/{storage_name(project, name)}", 0)
+    else:
+        disk = 0
+    return _counters(inst, disk)

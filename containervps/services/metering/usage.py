@@ -16,13 +16,23 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server, UsageRollup, UsageSample
 from containervps.errors import InvalidInput
+from containervps.lxd import Lxd
 from containervps.schemas.bounds import check_month
+from containervps.services.metering import allowance
 from containervps.services.metering.sampling import counter_growth, sample_all
 from containervps.services.servers.queries import get_server
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Totals", "metrics", "month_bounds", "monthly_usage", "report_row", "sample_all"]
+__all__ = [
+    "Totals",
+    "metrics",
+    "month_bounds",
+    "monthly_usage",
+    "report_row",
+    "sample_all",
+    "sample_pass",
+]
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,12 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
     return start, end
+
+
+def sample_pass(settings: Settings, lxd: Lxd) -> tuple[int, list[allowance.Crossing]]:
+    """One usage sample of every server, then the transfer allowances checked on it."""
+    count = sample_all(settings, lxd)
+    return count, allowance.check_allowances(settings, lxd)
 
 
 def monthly_usage(

@@ -22,9 +22,10 @@ from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
 from containervps.services.metering import watch
+from containervps.services.metering.allowance import standings
 from containervps.services.reconcile.findings import Finding
 from containervps.services.reconcile.orphans import OrphanReaper
-from containervps.services.servers import bandwidth, ssh_forwards
+from containervps.services.servers import bandwidth, egress, egress_shaping, ssh_forwards
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 from containervps.services.servers.teardown import rollback_create
@@ -64,6 +65,7 @@ class Reconciler:
         findings += self._ssh_forwards(dry_run)
         findings += self._drift(instances, dry_run, seen_at=seen_at)
         findings += self._host_limits(instances, dry_run)
+        findings += self._egress(instances, dry_run)
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
         findings += reaper.disks(instances, projects=self._projects())
@@ -287,6 +289,68 @@ class Reconciler:
             return [Finding("drift", target, "stopped without a stop asked for; would mark", False)]
         detail = watch.stopped_unexpectedly(self.settings, server=server, seen_at=seen_at)
         return [] if detail is None else [Finding("drift", target, f"{detail} -> off", True)]
+
+    def _egress(
+        self, instances: dict[tuple[str, str], InstanceInfo], dry_run: bool
+    ) -> list[Finding]:
+        """Each running server's egress limit held at its due rate (a guest-initiated reboot
+        makes a new veth without a redirect); IFBs of instances that no longer run removed."""
+        with session_scope(self.settings) as session:
+            servers = session.exec(
+                select(Server).where(
+                    col(Server.deleted_at).is_(None), col(Server.status).in_(SETTLED)
+                )
+            ).all()
+        throttle = standings(self.settings)
+        findings, wanted = [], set()
+        for server in servers:
+            inst = instances.get((server.lxd_project, server.lxd_name))
+            if inst is None or inst.tag("server_id") != str(server.id):
+                continue
+            if inst.status == "Running":
+                wanted.add(egress.ifb_of(server))
+            if dry_run:
+                continue
+            st = throttle.get(server.id or 0)
+            try:
+                held = egress.hold(
+                    self.settings, self.lxd, server, throttled=bool(st and st.throttled), inst=inst
+                )
+            except ContainerVpsError as exc:
+                findings.append(
+                    Finding("egress", f"server:{server.id}", f"not held: {exc.one_line()}", False)
+                )
+                continue
+            if held.changed:
+                detail = f"egress held at {held.mbit} Mbit/s ({held.mechanism})"
+                if held.mbit is None:
+                    detail = "egress shaping of a stopped server removed"
+                findings.append(Finding("egress", f"server:{server.id}", detail, True))
+        findings += self._stray_ifbs(instances, wanted, dry_run)
+        return findings
+
+    def _stray_ifbs(
+        self, instances: dict[tuple[str, str], InstanceInfo], wanted: set[str], dry_run: bool
+    ) -> list[Finding]:
+        """IFBs this platform made for instances that are gone or stopped (another database on
+        the same host keeps the ones of instances that still run)."""
+        findings = []
+        ours, live = self._projects(), set(self.lxd.host.list_projects())
+        for device, owner in egress_shaping.ifbs().items():
+            project, _, name = owner.partition("/")
+            if device in wanted:
+                continue
+            if project in ours:
+                inst = instances.get((project, name))
+                if inst is not None and inst.status == "Running":
+                    continue  # not a server of this database's, but alive
+            elif project in live:
+                continue  # another platform database's project on this host
+            if not dry_run:
+                egress_shaping.remove(ifb=device)
+            detail = f"egress IFB of {owner} (not running) removed"
+            findings.append(Finding("egress", f"ifb:{device}", detail, not dry_run))
+        return findings
 
     def _set(self, server: Server, status: str, detail: str, dry_run: bool, kind: str) -> Finding:
         if not dry_run:

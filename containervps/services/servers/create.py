@@ -18,7 +18,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, set_progress
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import EgressSupport, egress_support
-from containervps.services.servers import access, addresses, disks, provision
+from containervps.services.servers import access, addresses, boundaries, disks, provision
 from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import reserve
 from containervps.services.servers.queries import LIVE, validate_labels, validate_name
@@ -131,7 +131,13 @@ def _admit(
         ipv4=addresses.allocate_ipv4(session, settings),
         ssh_keys=new.key_lines,
     )
-    reserve(server, the_plan, egress=egress, bandwidth=bandwidth_support(settings))
+    reserve(
+        server,
+        the_plan,
+        egress=egress,
+        bandwidth=bandwidth_support(settings),
+        throttle_mbit=settings.transfer_throttle_mbit or None,
+    )
     return server
 
 
@@ -171,4 +177,5 @@ def run(job: Job) -> Action:
         status = job.lxd.instances.get(name=name, project=project).status
     set_progress(job.settings, job.action_id, 60)
     server_update = provision.bring_up(job, status=status)
+    boundaries.after(job)
     return finish(job.settings, job.action_id, server_update=server_update)

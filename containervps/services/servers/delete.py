@@ -10,6 +10,7 @@ from containervps.services.actions.commands import Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
+from containervps.services.servers import boundaries
 from containervps.services.servers.queries import raise_protected
 from containervps.services.servers.snapshots import forget_snapshots
 from containervps.services.servers.states import ServerState
@@ -48,6 +49,7 @@ def request_delete(
 def run(job: Job) -> Action:
     delete_instance_and_disk(job.settings, job.lxd, job.server)
     forget_snapshots(job.settings, job.server_id)
+    boundaries.after(job)  # its IFB goes too
     return finish(
         job.settings,
         job.action_id,

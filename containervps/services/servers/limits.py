@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from containervps.db.models import Plan, Server
-from containervps.services.host.capabilities import EgressSupport
+from containervps.services.host.capabilities import LXD, EgressSupport
 from containervps.services.servers.bandwidth import WHAT_HOLDS, BandwidthSupport
 
-__all__ = ["CPU_GUARANTEE", "RESERVATION", "instance_limits", "plan_limits", "reserve"]
+__all__ = [
+    "CPU_GUARANTEE",
+    "RESERVATION",
+    "egress_mechanism",
+    "instance_limits",
+    "plan_limits",
+    "reserve",
+]
 
 # What a vCPU is (README, "CPU and disk slices"). LXD pins each server to `vcpus` host cores
 # and spreads pins over the cores by count, so no core carries more than ceil(R/C) of the R
@@ -29,8 +36,11 @@ def plan_limits(
     egress_enforced: bool,
     egress_reason: str = "",
     bandwidth: BandwidthSupport | None = None,
+    egress_mechanism: str = "",
+    throttle_mbit: int | None = None,
 ) -> dict[str, Any]:
-    """Every limit of a plan and whether this host enforces it (shown in server details)."""
+    """Every limit of a plan and whether this host enforces it (shown in server details);
+    ``throttle_mbit``: the rate a server is held to past its monthly transfer (None: none)."""
     bandwidth = bandwidth or BandwidthSupport(True, WHAT_HOLDS)
 
     def limit(value: int, unit: str, enforced: bool = True, reason: str = "") -> dict[str, Any]:
@@ -38,6 +48,23 @@ def plan_limits(
         if reason:
             entry["reason"] = reason
         return entry
+
+    egress = limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason)
+    if egress_enforced and egress_mechanism:
+        egress["mechanism"] = egress_mechanism
+    if throttle_mbit is not None and egress_enforced:
+        transfer = limit(
+            plan.transfer_gib,
+            "GiB/month",
+            True,
+            f"metered (GET /v1/usage); past it, egress is throttled to {throttle_mbit} Mbit/s "
+            "until the month turns",
+        )
+        transfer["throttle_mbit"] = throttle_mbit
+    else:
+        transfer = limit(
+            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
+        )
 
     return {
         "vcpus": {**limit(plan.vcpus, "cpus"), "guarantee": CPU_GUARANTEE},
@@ -48,16 +75,23 @@ def plan_limits(
         "disk_read_mb_s": limit(plan.disk_read_mb_s, "MB/s", *_support(bandwidth)),
         "disk_write_mb_s": limit(plan.disk_write_mb_s, "MB/s", *_support(bandwidth)),
         "net_ingress": limit(plan.net_ingress_mbit, "Mbit/s"),
-        "net_egress": limit(plan.net_egress_mbit, "Mbit/s", egress_enforced, egress_reason),
+        "net_egress": egress,
         "processes": limit(plan.max_processes, "processes"),
-        "transfer": limit(
-            plan.transfer_gib, "GiB/month", False, "metered (GET /v1/usage), not throttled"
-        ),
+        "transfer": transfer,
     }
 
 
 def _support(support: BandwidthSupport) -> tuple[bool, str]:
     return support.enforced, support.reason
+
+
+def egress_mechanism(limits: dict[str, Any]) -> str:
+    """Who enforces the server's egress limit: LXD, PLATFORM, or "" (nobody)."""
+    entry = limits.get("net_egress", {})
+    if not entry.get("enforced"):
+        return ""
+    # Servers made before the platform could shape were enforced by LXD only.
+    return str(entry.get("mechanism", LXD))
 
 
 def instance_limits(
@@ -81,7 +115,7 @@ def instance_limits(
     }
     if ipv4:
         nic["ipv4.address"] = ipv4
-    if limits["net_egress"]["enforced"]:
+    if egress_mechanism(limits) == LXD:
         nic["limits.egress"] = f"{limits['net_egress']['value']}Mbit"
     devices = {
         "root": {
@@ -106,10 +140,16 @@ def reserve(
     *,
     egress: EgressSupport,
     bandwidth: BandwidthSupport | None = None,
+    throttle_mbit: int | None = None,
 ) -> None:
     """Give the server ``plan``: the reservation it holds and the limits it shows."""
     server.plan, server.vcpus, server.memory_mib = plan.name, plan.vcpus, plan.memory_mib
     server.disk_gib, server.processes = plan.disk_gib, plan.max_processes
     server.limits = plan_limits(
-        plan, egress_enforced=egress.enforced, egress_reason=egress.reason, bandwidth=bandwidth
+        plan,
+        egress_enforced=egress.enforced,
+        egress_reason=egress.reason,
+        egress_mechanism=egress.mechanism,
+        bandwidth=bandwidth,
+        throttle_mbit=throttle_mbit,
     )

@@ -15,6 +15,7 @@ from containervps.services.actions.commands import POWER_COMMANDS, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
+from containervps.services.servers import boundaries
 from containervps.services.servers.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def run(job: Job) -> Action:
                 state("restart", force=True)
         else:
             start()
+    boundaries.after(job)
     final = TRANSITIONS[Command(command)].after
     return finish(
         job.settings, job.action_id, server_update={"status": final, "status_detail": None}

@@ -13,7 +13,7 @@ from containervps.services.actions.commands import PASSWORD_HASH, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, set_progress
-from containervps.services.servers import access, provision
+from containervps.services.servers import access, boundaries, provision
 from containervps.services.servers.queries import live_server, raise_protected
 from containervps.services.servers.snapshots import forget_snapshots
 
@@ -74,4 +74,5 @@ def run(job: Job) -> Action:
     status = provision.create_instance(job, image=image)
     set_progress(job.settings, job.action_id, 70)
     server_update = provision.bring_up(job, status=status)
+    boundaries.after(job)
     return finish(job.settings, job.action_id, server_update={**server_update, "image": image})

@@ -19,7 +19,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
 from containervps.services.capacity import admission
 from containervps.services.host.capabilities import egress_support
-from containervps.services.servers import disks, tmpfs
+from containervps.services.servers import boundaries, disks, tmpfs
 from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
@@ -105,7 +105,13 @@ def request_resize(
             want_iops=admission.Iops.of(new).minus(admission.Iops.of(server)),
         )
         before: dict[str, Any] = {key: getattr(server, key) for key in RESERVATION}
-        reserve(server, new, egress=egress, bandwidth=bandwidth_support(settings))
+        reserve(
+            server,
+            new,
+            egress=egress,
+            bandwidth=bandwidth_support(settings),
+            throttle_mbit=settings.transfer_throttle_mbit or None,
+        )
         return Prepared(params={"from": before, "to": new.name})
 
     return submit(settings, request, prepare)
@@ -147,5 +153,8 @@ def run(job: Job) -> Action:
             _apply(settings, lxd, server, before["limits"])
         except ContainerVpsError as exc:
             log.warning("could not restore limits", extra={"server": server.id, "error": str(exc)})
+        server.limits = before["limits"]
+        boundaries.after(job)  # the old rate back on the veth LXD's update may have reset
         raise
+    boundaries.after(job)  # LXD dropped the veth's redirect when it set the NIC's limits
     return finish(settings, job.action_id)

@@ -25,6 +25,7 @@ from containervps.services.actions.intake import Accepted, ActionRequest, Prepar
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, merge_params, set_progress
 from containervps.services.events import EventType, record
+from containervps.services.servers import boundaries
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.snapshots import available_snapshot
 from containervps.services.servers.states import ServerState
@@ -98,6 +99,7 @@ def run(job: Job) -> Action:
         lxd.snapshots.delete(name=name, project=project, snapshot=safety)
     except ContainerVpsError as exc:  # the restore did succeed: a leftover is only clutter
         log.warning("safety snapshot left", extra={"server": server.id, "error": exc.one_line()})
+    boundaries.after(job)
     state = ServerState.RUNNING if was_running else ServerState.OFF
     return finish(job.settings, job.action_id, server_update={"status": state})
 

@@ -7,7 +7,6 @@ Every server whose views were re-attached gets an ``LXCFS_REPAIRED`` event.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from sqlmodel import col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
+from containervps.lxd.locks import file_lock
 from containervps.services.events import EventType, record
 from containervps.services.host import daemons
 from containervps.services.host.lxcfs_mounts import ContainerRepair, repair, running_containers
@@ -54,14 +54,8 @@ def lxcfs_device() -> str | None:
 @contextmanager
 def _repair_lock(settings: Settings) -> Iterator[None]:
     """One repair at a time on the host (the API and the CLI could both notice)."""
-    path = settings.data_dir / "lxcfs-repair.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(settings.data_dir / "lxcfs-repair.lock"):
+        yield
 
 
 def _live_servers(settings: Settings) -> dict[tuple[str, str], int]:

@@ -26,7 +26,8 @@ class DirectBaseline:
         self.settings, self.lxd, self.project, self.image = settings, lxd, project, image
         egress = egress_support(settings, lxd)
         self.config, self.devices = instance_limits(
-            plan_limits(plan, egress_enforced=egress.enforced),
+            # The platform's own shaping (IFB) is not LXD's: only LXD's limit goes on the NIC.
+            plan_limits(plan, egress_enforced=egress.enforced, egress_mechanism=egress.mechanism),
             pool=settings.storage_pool,
             network=settings.bridge,
         )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from containervps.api.deps import SettingsDep, TenantDep
+from containervps.api.openapi import errors
 from containervps.api.render import list_meta
 from containervps.schemas.bounds import Id, Page, PerPage
 from containervps.schemas.event import EventPublic
@@ -16,7 +17,7 @@ from containervps.services.events import EventType, list_events
 router = APIRouter(tags=["events"])
 
 
-@router.get("/v1/events", response_model=EventList)
+@router.get("/v1/events", response_model=EventList, responses=errors(404))
 def tenant_events(
     ident: TenantDep,
     settings: SettingsDep,
@@ -25,7 +26,8 @@ def tenant_events(
     page: Page = 1,
     per_page: PerPage = 25,
 ) -> dict[str, Any]:
-    """The caller's events, newest first (an OOM kill, an lxcfs repair, a rolled-back restore)."""
+    """The caller's events, newest first (an OOM kill, an lxcfs repair, a rolled-back restore);
+    a ``server_id`` that is not the caller's answers 404."""
     rows, total = list_events(
         settings,
         tenant_id=ident.tenant_id,

@@ -77,3 +77,12 @@ def test_create_plan_validates(db: Settings) -> None:
         plans.create_plan(db, _plan("Bad Name", 1))
     with pytest.raises(InvalidInput):
         plans.create_plan(db, _plan("zero", 0))
+
+
+def test_a_plan_without_disk_bandwidth_gets_a_tenth_of_its_iops() -> None:
+    spec = _plan("p", 1).model_dump(exclude={"disk_read_mb_s", "disk_write_mb_s"})
+    spec |= {"disk_read_iops": 500, "disk_write_iops": 5}
+    plan = build(PlanCreate, **spec)
+    assert (plan.disk_read_mb_s, plan.disk_write_mb_s) == (50, 1)
+    given = build(PlanCreate, **spec | {"disk_read_mb_s": 7})
+    assert given.disk_read_mb_s == 7

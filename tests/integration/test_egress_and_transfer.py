@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server, UsageSample
 from containervps.errors import ContainerVpsError
 from containervps.lxd import Lxd
-from containervps.services.host.scratch_probes import measure_upload
+from containervps.services.host.scratch_probes import measure_upload, push, sink_inside
 from containervps.services.metering import allowance, usage
 from containervps.services.reconcile import Reconciler
 from containervps.services.servers import addresses, egress, egress_shaping
@@ -130,8 +131,10 @@ def servers(cp_settings: Settings) -> Iterator[list[int]]:
 
 
 def _plan(client: TestClient, settings: Settings, *, mbit: int, transfer_gib: int) -> str:
+    """A plan with ``mbit`` each way."""
     name = f"eg{mbit}-{secrets.token_hex(3)}"
-    body = {**small_plan(name), "net_egress_mbit": mbit, "transfer_gib": transfer_gib}
+    body = {**small_plan(name), "net_egress_mbit": mbit, "net_ingress_mbit": mbit}
+    body["transfer_gib"] = transfer_gib
     r = client.post("/v1/admin/plans", json=body, headers=admin_headers(settings))
     assert r.status_code == 201, r.text
     return name
@@ -406,3 +409,66 @@ def test_bytes_sent_right_after_create_and_just_before_reboot_and_delete_are_cou
     second = counted() - base - first
     print(f"sent {sent} B before delete; counted {second} B ({second / sent - 1:+.2%})")
     assert sent <= second <= sent * 1.08
+
+
+def _pull(lxd: Lxd, row: Server, *, address: str, port: int, inside_port: int, size: int) -> float:
+    """``size`` bytes sent from a one-shot listener inside the VPS to the host connecting to
+    address:port; Mbit/s from the first byte to the last."""
+    lxd.instances.exec(
+        name=row.lxd_name,
+        project=row.lxd_project,
+        command=[
+            "sh",
+            "-c",
+            f"dd if=/dev/zero bs=65536 count={size >> 16} 2>/dev/null "
+            f"| nc -l -p {inside_port} 2>/dev/null &",
+        ],
+    )
+    time.sleep(0.3)
+    got, first = 0, 0.0
+    with socket.create_connection((address, port), timeout=60) as sock:
+        while got < size and (chunk := sock.recv(65536)):
+            first = first or time.monotonic()
+            got += len(chunk)
+    assert got == size, f"received {got} of {size} bytes"
+    return size * 8 / (time.monotonic() - first) / 1e6
+
+
+def test_every_path_is_shaped_and_counted_within_one_percent(
+    client: TestClient, cp_settings: Settings, ready_host: Lxd, servers: list[int]
+) -> None:
+    """40 MiB each way through the SSH forward (host address, forwarded port) and through the
+    server's own bridge address: each at the plan's rate and metered within 1% of the payload
+    (the frames' headers are the rest)."""
+    lxd = ready_host
+    tenant = make_tenant(cp_settings, lxd, "paths")
+    plan = _plan(client, cp_settings, mbit=PLAN_MBIT, transfer_gib=100)
+    sid = _create(client, tenant.headers, plan, servers)
+    row = _row(cp_settings, sid)
+    assert row.ipv4 and row.ssh_port
+    size, port = 40 << 20, 5202
+    month = datetime.now(UTC).strftime("%Y-%m")
+
+    def metered() -> tuple[int, int]:
+        usage.sample_all(cp_settings, lxd)
+        rows = usage.monthly_usage(cp_settings, tenant_id=tenant.id, month=month)
+        totals = [t for s, t in rows if s.id == sid]
+        return totals[0].net_rx_bytes, totals[0].net_tx_bytes
+
+    paths = {
+        "forward": (cp_settings.ssh_address, row.ssh_port, 22),
+        "bridge address": (row.ipv4, port, port),
+    }
+    for path, (address, far_port, inside_port) in paths.items():
+        rx0, _ = metered()
+        sink_inside(lxd, name=row.lxd_name, project=row.lxd_project, port=inside_port)
+        down = size * 8 / push(address, far_port, size, timeout=60) / 1e6
+        rx1, tx1 = metered()
+        up = _pull(lxd, row, address=address, port=far_port, inside_port=inside_port, size=size)
+        _, tx2 = metered()
+        for direction, rate, counted in (("down", down, rx1 - rx0), ("up", up, tx2 - tx1)):
+            print(
+                f"{path} {direction}: counted {counted} B of {size} B ({counted / size - 1:+.2%})"
+            )
+            _assert_rate(rate, PLAN_MBIT, f"{path} {direction}")
+            assert size <= counted <= size * 1.01, (path, direction, counted)

@@ -17,7 +17,7 @@ from containervps.services.host.capabilities import egress_refusal
 from containervps.services.host.probe import Probe
 from containervps.services.servers import egress_shaping
 
-__all__ = ["ScratchProbes", "measure_upload"]
+__all__ = ["ScratchProbes", "measure_upload", "push", "sink_inside"]
 
 PROBE_MEMORY_MIB = 128
 PROBE_DISK_MIB = 48
@@ -249,14 +249,9 @@ class ScratchProbes:
 
     def _ingress(self, lxd: Lxd, name: str, address: str) -> Probe:
         port = 5201
-        lxd.instances.exec(
-            name=name,
-            project="default",
-            command=["sh", "-c", f"nc -l -p {port} > /dev/null 2>&1 &"],
-        )
-        time.sleep(0.3)
+        sink_inside(lxd, name=name, project="default", port=port)
         try:
-            seconds = _send(address, port, PROBE_TRANSFER_BYTES, timeout=15)
+            seconds = push(address, port, PROBE_TRANSFER_BYTES, timeout=15)
         except OSError as exc:
             return Probe(
                 "NIC ingress limit",
@@ -373,8 +368,20 @@ def measure_upload(
     return result["bytes"] * 8 / result["seconds"] / 1e6
 
 
-def _send(address: str, port: int, size: int, *, timeout: float) -> float:
-    """Send ``size`` bytes to address:port; return the seconds it took."""
+def sink_inside(lxd: Lxd, *, name: str, project: str, port: int, seconds: int = 60) -> None:
+    """A one-shot listener on ``port`` inside the container, in the background, reading what
+    arrives. busybox nc shuts its side of the connection as soon as its stdin ends, before the
+    data arrived: the sleep keeps stdin open, so the close means everything was read."""
+    lxd.instances.exec(
+        name=name,
+        project=project,
+        command=["sh", "-c", f"sleep {seconds} | nc -l -p {port} > /dev/null 2>&1 &"],
+    )
+    time.sleep(0.3)
+
+
+def push(address: str, port: int, size: int, *, timeout: float) -> float:
+    """Send ``size`` bytes to address:port; the seconds until the far end had read them all."""
     chunk = b"\0" * 65536
     started = time.monotonic()
     with socket.create_connection((address, port), timeout=timeout) as sock:

@@ -5,8 +5,10 @@ There is no skip here on purpose: if LXD is missing the tests fail (deploy/test 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +19,7 @@ from containervps.db import migrate
 from containervps.lxd import Lxd, connect
 from containervps.services.host.setup import HostSetup
 from containervps.services.images.service import ImageService
-from containervps.services.servers import egress_shaping, ssh_forwards
+from containervps.services.servers import addresses, egress_shaping, ssh_forwards
 from containervps.shell import probe, run
 from tests.integration.api_support import TEST_ENV
 
@@ -47,6 +49,32 @@ def _is_stale(lxd: Lxd, project: str) -> bool:
         datetime.fromisoformat(i.created_at.replace("Z", "+00:00")) < cutoff
         for i in lxd.instances.all(project=project)
     )
+
+
+def _bridge_addresses_in_use() -> set[str]:
+    """IPv4 addresses LXD holds on any instance (every project), static or leased."""
+    listing = json.loads(run(["lxc", "list", "--all-projects", "--format", "json"], what="list"))
+    used = set()
+    for inst in listing:
+        for device in (inst.get("expanded_devices") or {}).values():
+            if device.get("ipv4.address"):
+                used.add(device["ipv4.address"])
+        for nic in ((inst.get("state") or {}).get("network") or {}).values():
+            used.update(a["address"] for a in nic.get("addresses", []) if a["family"] == "inet")
+    return used
+
+
+@pytest.fixture(autouse=True)
+def _skip_addresses_other_databases_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other platform databases (the operator's, other test runs) share this host's bridge and
+    number their servers' addresses on their own, and a test that failed may leave a server
+    behind: servers made here skip every address LXD holds."""
+    held = addresses.held_by_live
+
+    def held_here_or_elsewhere(session: Any, column: Any) -> set[str]:
+        return set(held(session, column)) | _bridge_addresses_in_use()
+
+    monkeypatch.setattr(addresses, "held_by_live", held_here_or_elsewhere)
 
 
 @pytest.fixture(scope="session")

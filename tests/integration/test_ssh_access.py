@@ -130,6 +130,9 @@ def test_root_over_ssh_installs_a_package_and_restarts_sshd(
     wait_for_ssh(port, key=good)
     who = ssh(port, "id -u; hostname", key=good)
     assert who.returncode == 0 and who.stdout.decode().split() == ["0", name]
+    keys = ssh(port, "ls /etc/ssh/ | grep '^ssh_host_.*_key$'", key=good)
+    # Made at first boot, Ed25519 and ECDSA only (an RSA key costs most of a boot's CPU).
+    assert keys.stdout.decode().split() == ["ssh_host_ecdsa_key", "ssh_host_ed25519_key"]
 
     deb = build_deb(tmp_path)
     copy = ssh(port, "cat > /tmp/cvps-hello.deb", key=good, stdin=deb.read_bytes())

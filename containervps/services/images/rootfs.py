@@ -68,11 +68,21 @@ NETWORKD_ETH0 = "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n"
 # so allowing root password logins opens nothing on servers that use keys.
 SSHD_ROOT_LOGIN = "# containervps\nPermitRootLogin yes\nPasswordAuthentication yes\n"
 
-# Host keys are made at first boot so that no two VPSs share them.
-SSH_HOSTKEYS_DROPIN = """\
+# Host keys are made at first boot so that no two VPSs share them: Ed25519 and ECDSA only.
+# `ssh-keygen -A` also makes an RSA-3072 key, 0.76 s of CPU per first boot here, the largest
+# share of a Debian server's boot on a busy host (`bench scale --image debian-12`).
+SSH_HOSTKEYS_SCRIPT = """\
+#!/bin/sh
+for type in ed25519 ecdsa; do
+  key=/etc/ssh/ssh_host_${type}_key
+  [ -s "$key" ] || ssh-keygen -q -t "$type" -N '' -f "$key" || exit 1
+done
+"""
+SSH_HOSTKEYS_PATH = "/usr/local/sbin/containervps-ssh-hostkeys"
+SSH_HOSTKEYS_DROPIN = f"""\
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre={SSH_HOSTKEYS_PATH}
 ExecStartPre=/usr/sbin/sshd -t
 """
 
@@ -158,6 +168,7 @@ def build_debian(root: Path, recipe: ImageRecipe, *, package_cache: Path) -> Non
     )
     _write(root / "etc/systemd/network/10-eth0.network", NETWORKD_ETH0)
     _install_tmpfs_unit(root)
+    _write(root / SSH_HOSTKEYS_PATH.lstrip("/"), SSH_HOSTKEYS_SCRIPT, mode=0o755)
     _write(root / "etc/systemd/system/ssh.service.d/hostkeys.conf", SSH_HOSTKEYS_DROPIN)
     _write(root / "etc/ssh/sshd_config.d/60-containervps.conf", SSHD_ROOT_LOGIN)
     _write(root / "etc/systemd/system.conf.d/60-containervps.conf", TASKS_UNCAPPED)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Not under data_dir: that is 0700, and containers' ids must traverse to their rootfs.
     cluster_dir: Path = Path("/var/lib/containervps-cluster")
     cluster_members: int = 3
+    cluster_prefix: str = "cvpscl"  # names its namespaces (<prefix>-memberN) and veths
     cluster_bridge: str = "cvpsclbr0"  # host bridge the members' veths hang on
     cluster_subnet: str = "10.214.0.1/24"  # the host's address on it; member N gets .(10+N)
     cluster_port: int = 8443  # each member's core.https_address port

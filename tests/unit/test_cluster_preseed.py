@@ -53,6 +53,18 @@ def test_layout_refuses_what_cannot_work(members: int, subnet: str, field: str) 
     assert refused.value.details["field"] == field
 
 
+@pytest.mark.parametrize("prefix", ["", "Cl", "1cl", "cl-x", "toolongprefix"])
+def test_layout_refuses_prefixes_that_make_bad_interface_names(prefix: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        cluster_layout(_settings(cluster_prefix=prefix), members=3)
+    assert refused.value.details["field"] == "cluster_prefix"
+
+
+def test_a_prefix_names_namespaces_and_veths() -> None:
+    member = cluster_layout(_settings(cluster_prefix="cvpsct"), members=2).members[1]
+    assert (member.netns, member.veth) == ("cvpsct-member2", "cvpsctv2")
+
+
 def test_a_small_subnet_that_fits_is_taken() -> None:
     layout = cluster_layout(_settings(cluster_subnet="10.214.0.1/28"), members=3)  # .13 < .15
     assert layout.prefix_len == 28 and layout.members[2].address == "10.214.0.13"

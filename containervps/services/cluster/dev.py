@@ -40,12 +40,7 @@ from containervps.config import Settings
 from containervps.errors import Conflict, ContainerVpsError, HostSetupError, LxdError
 from containervps.lxd import Lxd, connect_socket
 from containervps.services.cluster import member_daemon, netns, preseed
-from containervps.services.cluster.layout import (
-    MAX_MEMBERS,
-    ClusterLayout,
-    MemberLayout,
-    cluster_layout,
-)
+from containervps.services.cluster.layout import MAX_MEMBERS, MemberLayout, cluster_layout
 from containervps.services.images.service import ImageService
 from containervps.shell import probe
 
@@ -117,9 +112,9 @@ class DevCluster:
         return connect_socket(self.settings, (member or self.layout.bootstrap).socket)
 
     # status
-    def status(self, *, layout: ClusterLayout | None = None) -> ClusterStatus:
+    def status(self) -> ClusterStatus:
         """What runs now: bridge, namespaces, daemons (RSS) and the cluster's own view."""
-        layout = layout or self.layout
+        layout = self.layout
         lxd_view: dict[str, str] = {}
         if member_daemon.alive_pid(layout.bootstrap) is not None:
             try:
@@ -163,7 +158,10 @@ class DevCluster:
             self._create()
         except BaseException:
             self.say("failed: tearing down what was made")
-            self.down()
+            try:
+                self.down()
+            except ContainerVpsError as exc:  # the first failure is the one to report
+                self.say(f"teardown after the failure: {exc.one_line()}")
             raise
         return DevUp(created=True, seconds=time.monotonic() - started, status=self.status())
 

@@ -7,6 +7,7 @@ dev-down and dev-status agree without asking the kernel.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ __all__ = ["MEMBER_PREFIX", "ClusterLayout", "MemberLayout", "cluster_layout"]
 
 MEMBER_PREFIX = "member"  # LXD server names: member1, member2, ...
 ADDRESS_OFFSET = 10  # member N gets the address network + 10 + N on the cluster bridge
+NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{0,11}$")  # <prefix>vN stays within IFNAMSIZ
 MAX_MEMBERS = 9  # LXD's own test suite stays this small too; 2 cores, 3 daemons measured
 
 
@@ -69,6 +71,11 @@ class ClusterLayout:
 def cluster_layout(settings: Settings, *, members: int | None = None) -> ClusterLayout:
     """The layout of a cluster of ``members`` (default ``cluster_members``) members."""
     count = settings.cluster_members if members is None else members
+    if not NAME_PREFIX.match(settings.cluster_prefix):
+        raise InvalidInput(
+            f"cluster_prefix {settings.cluster_prefix!r}: 1-12 of a-z and 0-9, a letter first",
+            details={"field": "cluster_prefix"},
+        )
     if not 1 <= count <= MAX_MEMBERS:
         raise InvalidInput(
             f"members must be 1-{MAX_MEMBERS}, not {count}",
@@ -102,8 +109,8 @@ def cluster_layout(settings: Settings, *, members: int | None = None) -> Cluster
             MemberLayout(
                 index=n,
                 name=f"{MEMBER_PREFIX}{n}",
-                netns=f"cvpscl-{MEMBER_PREFIX}{n}",
-                veth=f"cvpsclv{n}",
+                netns=f"{settings.cluster_prefix}-{MEMBER_PREFIX}{n}",
+                veth=f"{settings.cluster_prefix}v{n}",
                 address=str(net.network_address + ADDRESS_OFFSET + n),
                 prefix_len=net.prefixlen,
                 port=settings.cluster_port,

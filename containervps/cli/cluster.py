@@ -9,6 +9,7 @@ from containervps.services.cluster.dev import ClusterStatus, DevCluster
 from containervps.services.cluster.layout import MAX_MEMBERS
 
 app = typer.Typer(help="A development LXD cluster on this one host.", no_args_is_help=True)
+MembersOption = typer.Option(3, "--members", min=1, max=MAX_MEMBERS, help="Cluster members.")
 
 
 def _print_status(status: ClusterStatus) -> None:
@@ -34,7 +35,7 @@ def _print_status(status: ClusterStatus) -> None:
 
 @app.command("dev-up")
 def dev_up(
-    members: int = typer.Option(3, "--members", min=1, max=MAX_MEMBERS, help="Cluster members."),
+    members: int = MembersOption,
     json_out: bool = common.JsonOption,
 ) -> None:
     """Start N LXD daemons (own netns, LXD_DIR, pool, bridge) as one cluster; idempotent."""
@@ -65,7 +66,7 @@ def dev_down(json_out: bool = common.JsonOption) -> None:
 
 @app.command("dev-status")
 def dev_status(
-    members: int = typer.Option(3, "--members", min=1, max=MAX_MEMBERS, help="Cluster members."),
+    members: int = MembersOption,
     json_out: bool = common.JsonOption,
 ) -> None:
     """Bridge, namespaces, daemons (memory) and what the cluster reports per member."""

@@ -21,6 +21,7 @@ from containervps.errors import NotFound
 from containervps.lxd import Lxd, connect_socket
 from containervps.services.cluster import member_daemon, members, netns
 from containervps.services.cluster.dev import DevCluster, DevUp
+from containervps.services.host.daemons import process_running
 from containervps.shell import run
 
 MEMBERS = ("member1", "member2", "member3")
@@ -129,7 +130,7 @@ def test_dev_down_leaves_nothing_behind(settings: Settings, dev: DevCluster) -> 
     assert all(f.exists() for f in pool_files)
     result = dev.down()
     print(f"dev-down: {result.seconds:.1f}s ({len(result.removed)} things removed)")
-    assert not any(Path(f"/proc/{pid}").exists() and _running(pid) for pid in pids if pid)
+    assert not any(process_running(pid) for pid in pids if pid)
     assert not [m for m in dev.layout.members if netns.netns_exists(m.netns)]
     assert not [m for m in dev.layout.members if netns.link_exists(m.veth)]
     assert not netns.link_exists(settings.cluster_bridge)
@@ -140,8 +141,3 @@ def test_dev_down_leaves_nothing_behind(settings: Settings, dev: DevCluster) -> 
     assert not settings.cluster_dir.exists()
     assert not dev.status().traces
     assert dev.down().removed == []  # a second dev-down finds nothing
-
-
-def _running(pid: int) -> bool:
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state not in {"Z", "X"}

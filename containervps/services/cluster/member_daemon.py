@@ -24,6 +24,7 @@ from pathlib import Path
 from containervps.errors import HostSetupError
 from containervps.services.cluster.layout import MemberLayout
 from containervps.services.cluster.netns import netns_pids
+from containervps.services.host.daemons import process_running
 from containervps.shell import probe, require_tool, run, spawn
 
 __all__ = [
@@ -101,7 +102,7 @@ def recorded_pid(member: MemberLayout) -> int | None:
 def alive_pid(member: MemberLayout) -> int | None:
     """The recorded daemon pid when that process still runs inside the member's namespace."""
     pid = recorded_pid(member)
-    if pid is None or not _running(pid) or pid not in netns_pids(member.netns):
+    if pid is None or not process_running(pid) or pid not in netns_pids(member.netns):
         return None
     return pid
 
@@ -115,25 +116,12 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (an exited child of ours is reaped here)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    if state not in {"Z", "X"}:
-        return True
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return False
-
-
 def _wait_gone(pids: list[int], *, seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
-    left = [p for p in pids if _running(p)]
+    left = [p for p in pids if process_running(p)]
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = [p for p in left if _running(p)]
+        left = [p for p in left if process_running(p)]
     return left
 
 
@@ -153,7 +141,7 @@ def stop(member: MemberLayout, *, timeout: float) -> list[str]:
         if _wait_gone([pid], seconds=10):
             os.kill(pid, signal.SIGKILL)
             done.append(f"SIGKILL {member.name} daemon {pid}")
-    left = [p for p in netns_pids(member.netns) if _running(p)]
+    left = [p for p in netns_pids(member.netns) if process_running(p)]
     for other in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(other, signal.SIGKILL)

@@ -129,7 +129,7 @@ def test_dev_down_leaves_nothing_behind(settings: Settings, dev: DevCluster) -> 
     pool_files = [m.lxd_dir / "disks" / f"{settings.storage_pool}.img" for m in dev.layout.members]
     assert all(f.exists() for f in pool_files)
     result = dev.down()
-    print(f"dev-down: {result.seconds:.1f}s ({len(result.removed)} things removed)")
+    print(f"dev-down: {result.seconds:.1f}s: {'; '.join(result.removed)}")
     assert not any(process_running(pid) for pid in pids if pid)
     assert not [m for m in dev.layout.members if netns.netns_exists(m.netns)]
     assert not [m for m in dev.layout.members if netns.link_exists(m.veth)]

@@ -139,7 +139,8 @@ def stop(member: MemberLayout, *, timeout: float) -> list[str]:
         )
         done.append(f"lxd shutdown {member.name}: {'ok' if result.ok else 'failed'}")
         if _wait_gone([pid], seconds=10):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             done.append(f"SIGKILL {member.name} daemon {pid}")
     left = [p for p in netns_pids(member.netns) if process_running(p)]
     for other in left:

@@ -1,6 +1,6 @@
 """host members: LXD cluster members recorded as hosts, with state, labels and capacity
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0011"  # 0012 and 0013 are other branches' work: re-chained at merge
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

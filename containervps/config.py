@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     servers_per_project: int = 50  # a tenant's servers fill LXD projects of this many each
     subid_start: int = 1_000_000
 
+    # Development cluster (`containervps cluster dev-up`, services/cluster/dev.py): LXD daemons
+    # as cluster members on this one host, each in a network namespace of its own with an
+    # address on a host bridge of its own (never the VPS bridge), its own LXD_DIR under
+    # cluster_dir/<member>, btrfs loop pool and managed bridge. Point the platform at it with
+    # CONTAINERVPS_LXD_SOCKET=<cluster_dir>/member1/unix.socket.
+    # Not under data_dir: that is 0700, and containers' ids must traverse to their rootfs.
+    cluster_dir: Path = Path("/var/lib/containervps-cluster")
+    cluster_members: int = 3
+    cluster_prefix: str = "cvpscl"  # names its namespaces (<prefix>-memberN) and veths
+    cluster_bridge: str = "cvpsclbr0"  # host bridge the members' veths hang on
+    cluster_subnet: str = "10.214.0.1/24"  # the host's address on it; member N gets .(10+N)
+    cluster_port: int = 8443  # each member's core.https_address port
+    cluster_pool_size_gib: int = 5  # each member's btrfs loop file
+    cluster_network: str = "cvpsclnet0"  # managed bridge on every member (inside its netns)
+    cluster_network_subnet: str = "10.215.0.1/24"  # that bridge's address (no NAT: no uplink)
+    cluster_start_timeout: float = 120.0  # seconds for a member daemon to answer / all online
+
     # Images
     debian_mirror: str = "http://deb.debian.org/debian"
     debian_suite: str = "bookworm"

@@ -50,7 +50,13 @@ def _text(value: str | bytes | None) -> str:
     return value or ""
 
 
-def probe(cmd: Sequence[str], *, timeout: float = 60, input_text: str | None = None) -> Completed:
+def probe(
+    cmd: Sequence[str],
+    *,
+    timeout: float = 60,
+    input_text: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Completed:
     """Run a command and report what it did; never raises (for probes and version checks)."""
     log.debug("probe", extra={"cmd": " ".join(cmd)})
     try:
@@ -63,6 +69,7 @@ def probe(cmd: Sequence[str], *, timeout: float = 60, input_text: str | None = N
             input=input_text,
             stdin=None if input_text is not None else subprocess.DEVNULL,
             check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired as exc:  # the child was killed
         return Completed(TIMED_OUT, _text(exc.stdout), _text(exc.stderr))
@@ -77,9 +84,10 @@ def run(
     what: str,
     timeout: float = 600,
     input_text: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Run a command; return stdout; raise HostSetupError with the tail of stderr on failure."""
-    done = probe(cmd, timeout=timeout, input_text=input_text)
+    done = probe(cmd, timeout=timeout, input_text=input_text, env=env)
     if done.returncode == TIMED_OUT:
         raise HostSetupError(f"{what}: timed out after {timeout:.0f}s")
     if done.returncode == NOT_INSTALLED and not shutil.which(cmd[0]):

@@ -27,6 +27,7 @@ from containervps.api.routes import (
     changes,
     events,
     guest,
+    hosts,
     servers,
     snapshots,
     ssh_keys,
@@ -60,6 +61,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ssh_keys.router,
     actions.router,
     admin.router,
+    hosts.router,
 )
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -7,6 +7,7 @@ import typer
 from containervps.cli import (
     bench,
     capacity,
+    cluster,
     db,
     host,
     image,
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(host.app, name="host")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(image.app, name="image")
 app.add_typer(db.app, name="db")
 app.add_typer(bench.app, name="bench")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import typer
 
 from containervps.cli import common
+from containervps.schemas.host import HostPublic
+from containervps.services.cluster import members
 from containervps.services.host import daemons, lxcfs_watchdog
 from containervps.services.host.check import HostCheck
 from containervps.services.host.setup import HostSetup
 
-app = typer.Typer(help="Host set-up and capability checks.", no_args_is_help=True)
+app = typer.Typer(
+    help="Host set-up and capability checks; LXD cluster members as hosts.", no_args_is_help=True
+)
 
 
 @app.command("start")
@@ -90,6 +94,62 @@ def check(json_out: bool = common.JsonOption) -> None:
         ["capability", "status", "detail", "meaning for tenants"],
         [(p.name, f"[{colours[p.status]}]{p.status}[/]", p.detail, p.impact) for p in report],
     )
+
+
+def _print_hosts(rows: list[HostPublic]) -> None:
+    common.print_table(
+        "hosts",
+        ["name", "url", "state", "CPUs", "memory MiB", "disk GiB", "labels"],
+        [
+            (
+                h.name,
+                h.url,
+                h.state,
+                h.cpu,
+                h.memory_mib,
+                h.disk_gib,
+                ",".join(f"{k}={v}" for k, v in h.labels.items()),
+            )
+            for h in rows
+        ],
+    )
+
+
+@app.command("join")
+def join(
+    name: str = typer.Argument(..., help="The LXD cluster member's name."),
+    label: list[str] = typer.Option([], "--label", help="key=value, repeatable."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Record an existing LXD cluster member as a host, with its capacity read from LXD."""
+    labels = dict(item.partition("=")[::2] for item in label)
+    row = HostPublic.of(
+        members.join_host(common.settings(), common.lxd(), name=name, labels=labels)
+    )
+    if json_out:
+        common.print_json(row.model_dump())
+        return
+    _print_hosts([row])
+
+
+@app.command("list")
+def list_hosts(json_out: bool = common.JsonOption) -> None:
+    """Recorded cluster members (none: single-host mode)."""
+    rows = [HostPublic.of(h) for h in members.list_hosts(common.settings())]
+    if json_out:
+        common.print_json([r.model_dump() for r in rows])
+        return
+    _print_hosts(rows)
+
+
+@app.command("show")
+def show(name: str, json_out: bool = common.JsonOption) -> None:
+    """One recorded cluster member."""
+    row = HostPublic.of(members.get_host(common.settings(), name))
+    if json_out:
+        common.print_json(row.model_dump())
+        return
+    _print_hosts([row])
 
 
 class _null:

@@ -31,6 +31,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class HostMember(SQLModel, table=True):
+    """An LXD cluster member the platform runs servers on (none recorded: single-host mode)."""
+
+    __tablename__ = "host_member"
+
+    name: str = Field(primary_key=True, max_length=63)  # the member's LXD server name
+    url: str  # https://<address>:<port>, as LXD reports it
+    state: str = "online"  # online | draining | evacuated | offline (services/cluster/states.py)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cpu: int  # CPU threads of its machine
+    memory_mib: int  # memory of its machine
+    disk_gib: int  # its share of the platform's storage pool (or its disks without one)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Tenant(SQLModel, table=True):
     """A customer; owns one restricted LXD project."""
 

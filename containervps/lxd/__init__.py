@@ -6,6 +6,7 @@ from pathlib import Path
 
 from containervps.config import Settings
 from containervps.lxd.client import LxdApi
+from containervps.lxd.cluster import ClusterObjects
 from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
@@ -21,10 +22,12 @@ from containervps.lxd.operations import Operations
 from containervps.lxd.snapshots import Snapshots
 from containervps.lxd.streams import BoundedExecResult, InteractiveExec, Streams
 from containervps.lxd.types import (
+    ClusterMemberInfo,
     ExecResult,
     ImageInfo,
     InstanceInfo,
     InstanceState,
+    MemberResources,
     NetworkInfo,
     ProfileInfo,
     ServerInfo,
@@ -34,17 +37,20 @@ from containervps.lxd.types import (
 __all__ = [
     "TAG_PREFIX",
     "BoundedExecResult",
+    "ClusterMemberInfo",
     "ExecResult",
     "ImageInfo",
     "InstanceInfo",
     "InstanceState",
     "InteractiveExec",
     "Lxd",
+    "MemberResources",
     "NetworkInfo",
     "ProfileInfo",
     "ServerInfo",
     "StoragePoolInfo",
     "connect",
+    "connect_socket",
     "group_project",
     "instance_pool",
     "is_tenant_project",
@@ -65,13 +71,19 @@ class Lxd:
         self.files = Files(api)
         self.streams = Streams(api)
         self.snapshots = Snapshots(api, create_lock=create_lock)
+        self.cluster = ClusterObjects(api)
 
 
 def connect(settings: Settings) -> Lxd:
     """Connect to the local LXD daemon (raises LxdUnavailable when it is not there)."""
+    return connect_socket(settings, settings.lxd_socket)
+
+
+def connect_socket(settings: Settings, socket: Path | None) -> Lxd:
+    """Connect to the LXD daemon answering on ``socket`` (None: the default local socket)."""
     return Lxd(
         LxdApi(
-            socket=settings.lxd_socket,
+            socket=socket,
             timeout=settings.lxd_timeout,
             op_timeout=settings.lxd_operation_timeout,
         ),

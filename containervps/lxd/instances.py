@@ -29,6 +29,7 @@ def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
         devices=dict(meta.get("devices", {})),
         profiles=tuple(meta.get("profiles", [])),
         created_at=str(meta.get("created_at", "")),
+        location=str(meta.get("location") or ""),
     )
 
 
@@ -67,8 +68,10 @@ class Instances:
         devices: dict[str, dict[str, str]] | None = None,
         tags: dict[str, str] | None = None,
         start: bool = False,
+        target: str | None = None,
     ) -> InstanceInfo:
-        """Create a container from a local image alias or fingerprint (optionally start it)."""
+        """Create a container from a local image alias or fingerprint (optionally start it);
+        ``target``: the cluster member to create it on (clusters only)."""
         full_config = dict(config or {})
         full_config.update({TAG_PREFIX + k: v for k, v in (tags or {}).items()})
         body = {
@@ -84,7 +87,12 @@ class Instances:
         with instance_create_lock(self.create_lock):  # see locks.py: idmap allocation race
             for _ in range(IDMAP_ATTEMPTS):
                 self.api.request(
-                    "post", "/instances", project=project, json=body, what=f"create instance {name}"
+                    "post",
+                    "/instances",
+                    project=project,
+                    json=body,
+                    params={"target": target} if target else None,
+                    what=f"create instance {name}",
                 )
                 meta = self.api.request(
                     "get", f"/instances/{name}", project=project, what=f"read instance {name}"

@@ -24,6 +24,7 @@ class InstanceInfo:
     devices: dict[str, dict[str, str]]
     profiles: tuple[str, ...]
     created_at: str = ""  # RFC 3339, as LXD reports it
+    location: str = ""  # the cluster member it is on ("none" outside a cluster)
 
     def tag(self, key: str) -> str | None:
         """A ``user.containervps.<key>`` tag, if set."""
@@ -82,3 +83,25 @@ class ProfileInfo:
     name: str
     config: dict[str, str]
     devices: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ClusterMemberInfo:
+    """One member of an LXD cluster, as LXD reports it."""
+
+    name: str
+    url: str  # https://<address>:<port>
+    status: str  # "Online", "Evacuated", "Offline", ...
+    message: str
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MemberResources:
+    """What one member's machine has (LXD's /1.0/resources)."""
+
+    cpu_threads: int
+    memory_bytes: int
+    disk_bytes: int  # the sum of its disks

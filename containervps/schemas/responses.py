@@ -12,6 +12,7 @@ from containervps.schemas.capacity import CapacityPublic
 from containervps.schemas.common import Pagination
 from containervps.schemas.event import EventPublic
 from containervps.schemas.guest import ExecResult
+from containervps.schemas.host import HostPublic
 from containervps.schemas.image import ImagePublic
 from containervps.schemas.plan import PlanPublic
 from containervps.schemas.server import ServerPublic
@@ -27,6 +28,8 @@ __all__ = [
     "EventList",
     "ExecEnvelope",
     "Health",
+    "HostEnvelope",
+    "HostList",
     "ImageList",
     "LimitsEnvelope",
     "ListMeta",
@@ -141,6 +144,14 @@ class MetricsEnvelope(BaseModel):
 
 class UsageEnvelope(BaseModel):
     usage: MonthlyUsage
+
+
+class HostEnvelope(BaseModel):
+    host: HostPublic
+
+
+class HostList(BaseModel):
+    hosts: list[HostPublic]
 
 
 class TenantEnvelope(BaseModel):

@@ -214,15 +214,16 @@ def stop_lxd_keeping_instances(settings: Settings, *, grace: float = 30) -> str:
 
 def _wait_exit(pid: int, *, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while _alive(pid):
+    while process_running(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.2)
     return True
 
 
-def _alive(pid: int) -> bool:
-    """Running (an exited child of ours that nobody waited for yet is reaped here)."""
+def process_running(pid: int) -> bool:
+    """Running and not a zombie (an exited child of ours that nobody waited for yet is
+    reaped here)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:

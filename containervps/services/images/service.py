@@ -19,6 +19,7 @@ from sqlmodel import select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Image
+from containervps.errors import InvalidInput
 from containervps.lxd import Lxd
 from containervps.services.images import rootfs
 from containervps.services.images.recipes import ImageRecipe, get_recipe, recipes
@@ -120,6 +121,20 @@ class ImageService:
             },
         )
         return result
+
+    def import_cached(self, name: str, *, progress: Progress | None = None) -> str:
+        """Import an offline image's (cached) build into this LXD under its alias without
+        recording it in the catalogue (e.g. into the development cluster); its fingerprint."""
+        say = progress or (lambda _: None)
+        recipe = get_recipe(self.settings, name)
+        if recipe.kind == "remote":
+            raise InvalidInput(f"image {name!r} is not built offline", details={"image": name})
+        self._ensure_artifact(recipe, progress=say)
+        fingerprint = self._import(recipe, say)
+        self.lxd.images.set_alias(
+            alias=name, fingerprint=fingerprint, description=recipe.description
+        )
+        return fingerprint
 
     def list(self) -> list[ImageListing]:
         """Every image in the catalogue with its build and LXD state."""

@@ -1,0 +1,37 @@
+"""Admin routes for hosts: LXD cluster members the platform records (services/cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from containervps.api.deps import AdminDep, LxdDep, SettingsDep
+from containervps.api.openapi import errors
+from containervps.schemas.bounds import Name
+from containervps.schemas.host import HostJoin, HostPublic
+from containervps.schemas.responses import HostEnvelope, HostList
+from containervps.services.cluster import members
+
+router = APIRouter(prefix="/v1/admin/hosts", tags=["admin"])
+
+
+@router.get("", response_model=HostList)
+def list_hosts(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
+    """Every recorded cluster member (none: the platform runs on one host)."""
+    return {"hosts": [HostPublic.of(h).model_dump() for h in members.list_hosts(settings)]}
+
+
+@router.get("/{name}", response_model=HostEnvelope, responses=errors(404))
+def get_host(name: Name, _: AdminDep, settings: SettingsDep) -> dict[str, Any]:
+    return {"host": HostPublic.of(members.get_host(settings, name)).model_dump()}
+
+
+@router.post("", status_code=201, response_model=HostEnvelope, responses=errors(404, 409))
+def join_host(
+    body: HostJoin, request: Request, _: AdminDep, settings: SettingsDep, lxd: LxdDep
+) -> dict[str, Any]:
+    """Record an existing LXD cluster member as a host, with its capacity read from LXD."""
+    request.state.audit_target = f"host:{body.name}"
+    row = members.join_host(settings, lxd, name=body.name, labels=body.labels)
+    return {"host": HostPublic.of(row).model_dump()}

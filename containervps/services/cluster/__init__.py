@@ -1,0 +1,1 @@
+"""LXD clusters: the development cluster on one host, and cluster members as hosts."""

@@ -1,0 +1,96 @@
+"""Cluster members as hosts: record an LXD cluster member with its capacity, list, show.
+
+With no member recorded the platform runs in single-host mode, as before: nothing else reads
+this table yet. Capacity is read from LXD for the member: CPU threads and memory from
+``/1.0/resources?target=<member>``; disk from the platform's storage pool on that member
+(``/1.0/storage-pools/<pool>/resources?target=<member>``), or the member's disks when the pool
+does not exist there.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import HostMember, utcnow
+from containervps.errors import Conflict, InvalidInput, LxdNotFound, NotFound
+from containervps.lxd import Lxd
+from containervps.services.cluster.states import MemberState, check_transition, observed_state
+from containervps.services.servers.queries import validate_labels
+
+__all__ = ["get_host", "join_host", "list_hosts", "set_state"]
+
+MIB, GIB = 2**20, 2**30
+
+
+def _disk_bytes(settings: Settings, lxd: Lxd, member: str) -> int:
+    try:
+        return lxd.cluster.pool_total_bytes(settings.storage_pool, member=member)
+    except LxdNotFound:
+        return lxd.cluster.resources(member).disk_bytes
+
+
+def join_host(
+    settings: Settings, lxd: Lxd, *, name: str, labels: dict[str, str] | None = None
+) -> HostMember:
+    """Record LXD cluster member ``name`` as a host (NotFound naming it when LXD has none)."""
+    labels = dict(labels or {})
+    validate_labels(labels)
+    if not lxd.cluster.enabled():
+        raise InvalidInput(
+            f"LXD at {lxd.api.socket_path} is not a cluster: no member {name!r} to join",
+            details={"field": "name", "value": name},
+            resolution="point CONTAINERVPS_LXD_SOCKET at a cluster member's socket",
+        )
+    try:
+        member = lxd.cluster.member(name)
+    except LxdNotFound as exc:
+        known = sorted(m.name for m in lxd.cluster.members())
+        raise NotFound(
+            f"LXD cluster has no member {name!r}",
+            details={"host": name, "members": known},
+            resolution=f"members are: {', '.join(known)}",
+        ) from exc
+    resources = lxd.cluster.resources(name)
+    row = HostMember(
+        name=name,
+        url=member.url,
+        state=observed_state(member.status).value,
+        labels=labels,
+        cpu=resources.cpu_threads,
+        memory_mib=resources.memory_bytes // MIB,
+        disk_gib=_disk_bytes(settings, lxd, name) // GIB,
+    )
+    with session_scope(settings, immediate=True) as session:
+        if session.get(HostMember, name) is not None:
+            raise Conflict(f"host {name!r} is already recorded", details={"host": name})
+        session.add(row)
+    return row
+
+
+def list_hosts(settings: Settings) -> list[HostMember]:
+    """Every recorded member, by name."""
+    with session_scope(settings) as session:
+        return list(session.exec(select(HostMember).order_by(col(HostMember.name))).all())
+
+
+def get_host(settings: Settings, name: str) -> HostMember:
+    with session_scope(settings) as session:
+        row = session.get(HostMember, name)
+        if row is None:
+            raise NotFound(f"host {name!r} not found", details={"host": name})
+        return row
+
+
+def set_state(settings: Settings, *, name: str, state: MemberState) -> HostMember:
+    """Move a recorded member to ``state`` if the state machine allows it."""
+    with session_scope(settings, immediate=True) as session:
+        row = session.get(HostMember, name)
+        if row is None:
+            raise NotFound(f"host {name!r} not found", details={"host": name})
+        check_transition(name, current=MemberState(row.state), new=state)
+        row.state = state.value
+        row.updated_at = utcnow()
+        session.add(row)
+        return row

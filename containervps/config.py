@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     cgroup_root: Path = Path("/sys/fs/cgroup")
     bridge: str = "cvpsbr0"
     bridge_subnet: str = "10.213.0.1/20"  # gateway/prefix; /20 holds 4093 VPSs
+    # The bridge's IPv6 gateway/prefix (a /64: servers take SLAAC addresses of their fixed
+    # MACs). Empty: a ULA derived from /etc/machine-id, fdXX:XXXX:XXXX:1::1/64.
+    bridge_ipv6_subnet: str = ""
     profile: str = "containervps"
     max_containers: int = 1000  # the host is sized for this many isolated idmaps
     servers_per_project: int = 50  # a tenant's servers fill LXD projects of this many each
@@ -142,6 +145,11 @@ class Settings(BaseSettings):
     # Empty: the bridge's gateway address.
     ssh_listen_address: str = ""
     ssh_forward_table: str = "containervps"  # the nftables table (ip family) holding them
+    # Tenant firewalls and tenant isolation on the bridge: one nftables table (inet family) the
+    # platform owns and rebuilds from the database (services/firewalls/enforce.py).
+    net_filter_table: str = "containervps_filter"
+    net_filter_lock: Path = Path("/run/containervps/net-filter.lock")
+    firewall_max_rules: int = 50  # rules per firewall
     ssh_port_min: int = 42000
     ssh_port_max: int = 42999
     root_password_length: int = 20  # generated when a server is created without SSH keys

@@ -9,6 +9,7 @@ from containervps.cli import (
     capacity,
     cluster,
     db,
+    firewall,
     host,
     image,
     plan,
@@ -45,6 +46,7 @@ server.app.add_typer(server_console.app)
 server.app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(server.app, name="server")
 app.add_typer(usage.app, name="usage")
+app.add_typer(firewall.app, name="firewall")
 app.command("reconcile")(reconcile.reconcile)
 app.command("capacity")(capacity.capacity)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from containervps.cli import common
+from containervps.errors import ContainerVpsError
 from containervps.schemas.host import HostPublic
 from containervps.services.cluster import members
+from containervps.services.firewalls import enforce
 from containervps.services.host import daemons, lxcfs_watchdog
 from containervps.services.host.check import HostCheck
 from containervps.services.host.setup import HostSetup
@@ -27,6 +29,11 @@ def start(
         steps.append(daemons.ensure_dockerd(s))
     for st in steps:
         common.console.print(f"{st.name}: {'started' if st.started else 'running'} ({st.detail})")
+    try:  # a rebooted host lost the firewall and isolation table: rebuild it from the database
+        enforce.sync(s)
+        common.console.print(f"firewalls: table inet {s.net_filter_table} loaded")
+    except ContainerVpsError as exc:
+        common.err_console.print(f"firewalls: not loaded ({exc.one_line()})")
     if daemons.lxcfs_options_differ(s):  # e.g. an upgrade changed lxcfs_options
         report = lxcfs_watchdog.repair_lxcfs(s, all_containers=True)
         common.console.print(

@@ -114,6 +114,12 @@ class Server(SQLModel, table=True):
             unique=True,
             sqlite_where=text("deleted_at IS NULL AND ipv4 IS NOT NULL"),
         ),
+        Index(
+            "ix_server_ipv6_live",
+            "ipv6",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL AND ipv6 IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -132,6 +138,7 @@ class Server(SQLModel, table=True):
     processes: int
     limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ipv4: str | None = None  # fixed at create (services/servers/addresses.py)
+    ipv6: str | None = None  # fixed at create: SLAAC address of the NIC's fixed MAC
     status_detail: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = Field(default=None, index=True)
@@ -141,6 +148,27 @@ class Server(SQLModel, table=True):
     ssh_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     delete_protection: bool = False
     rebuild_protection: bool = False
+
+
+class Firewall(SQLModel, table=True):
+    """A tenant's firewall: rules, and the servers it applies to (by id or label selector).
+
+    ``rules`` and ``apply_to`` are stored as the API shows them (schemas/firewall.py).
+    """
+
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_firewall_tenant_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=63)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    apply_to: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Snapshot(SQLModel, table=True):

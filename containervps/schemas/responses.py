@@ -11,6 +11,7 @@ from containervps.schemas.action import ActionPublic
 from containervps.schemas.capacity import CapacityPublic
 from containervps.schemas.common import Pagination
 from containervps.schemas.event import EventPublic
+from containervps.schemas.firewall import FirewallPublic
 from containervps.schemas.guest import ExecResult
 from containervps.schemas.host import HostPublic
 from containervps.schemas.image import ImagePublic
@@ -27,6 +28,8 @@ __all__ = [
     "CapacityEnvelope",
     "EventList",
     "ExecEnvelope",
+    "FirewallEnvelope",
+    "FirewallList",
     "Health",
     "HostEnvelope",
     "HostList",
@@ -72,6 +75,15 @@ class ServerCreated(BaseModel):
     server: ServerPublic
     action: ActionPublic
     root_password: str | None = Field(description=ROOT_PASSWORD)
+
+
+class FirewallEnvelope(BaseModel):
+    firewall: FirewallPublic
+
+
+class FirewallList(BaseModel):
+    firewalls: list[FirewallPublic]
+    meta: ListMeta
 
 
 class ActionEnvelope(BaseModel):

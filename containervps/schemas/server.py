@@ -19,6 +19,7 @@ __all__ = [
     "ServerPublic",
     "ServerRebuild",
     "ServerResize",
+    "ServerUpdate",
 ]
 
 
@@ -53,6 +54,12 @@ class ServerCreate(Strict):
     ssh_keys: list[KeyRef] = Field(default_factory=list, max_length=32)
 
 
+class ServerUpdate(Strict):
+    """A PUT on a server: the labels given replace the stored ones."""
+
+    labels: dict[Name, Short] = Field(max_length=32)
+
+
 class ServerRebuild(Strict):
     image: Name
 
@@ -68,6 +75,7 @@ class ProtectionUpdate(Strict):
 
 class PublicNet(BaseModel):
     ipv4: str | None
+    ipv6: str | None
 
 
 class SshAccess(BaseModel):
@@ -111,7 +119,7 @@ class ServerPublic(BaseModel):
             plan=server.plan,
             image=server.image,
             labels=server.labels,
-            public_net=PublicNet(ipv4=server.ipv4),
+            public_net=PublicNet(ipv4=server.ipv4, ipv6=server.ipv6),
             ssh=SshAccess(host=ssh_host, port=server.ssh_port),
             protection=Protection(
                 delete=server.delete_protection, rebuild=server.rebuild_protection

@@ -18,9 +18,9 @@ from containervps.schemas.responses import (
     ServerEnvelope,
     ServerList,
 )
-from containervps.schemas.server import LabelSelector, ServerCreate
+from containervps.schemas.server import LabelSelector, ServerCreate, ServerUpdate
 from containervps.services.actions import store as actions
-from containervps.services.servers import create, delete, power, queries
+from containervps.services.servers import create, delete, labels, power, queries
 from containervps.services.servers.states import ServerState
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
@@ -95,6 +95,18 @@ def get_server(server_id: Id, ident: TenantDep, settings: SettingsDep) -> dict[s
             queries.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
         )
     }
+
+
+@router.put("/{server_id}", response_model=ServerEnvelope)
+def update_server(
+    server_id: Id, body: ServerUpdate, request: Request, ident: TenantDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Replace the server's labels (firewalls applied by label selector follow at once)."""
+    server = labels.set_labels(
+        settings, tenant_id=ident.tenant_id, server_id=server_id, labels=body.labels
+    )
+    request.state.audit_target = f"server:{server_id}"
+    return {"server": server_json(server)}
 
 
 @router.delete(

@@ -144,6 +144,7 @@ class HostSetup:
     def preflight(self) -> None:
         """Validate settings and required tools without changing anything."""
         iface = validate_subnet(self.settings.bridge_subnet)
+        addresses.ipv6_subnet(self.settings)  # a malformed or non-/64 IPv6 prefix fails here
         if self.lxd.host.get_network(self.settings.bridge) is None:
             check_overlap(iface.network, bridge=self.settings.bridge)
             if shutil.which("dnsmasq") is None:
@@ -245,7 +246,15 @@ class HostSetup:
         # No DNS: server names are unique per tenant, not per host, and bridge DNS records keyed
         # by instance name would make LXD refuse a second tenant's "web1" ("Instance DNS name
         # ... already used").
-        managed = {"dns.mode": "none", "ipv4.dhcp.ranges": f"{first}-{last}"}
+        # IPv6: router advertisements of a /64; each server forms the SLAAC address of the
+        # MAC the platform fixed (addresses.py), so no DHCPv6 client is needed in the guest.
+        managed = {
+            "dns.mode": "none",
+            "ipv4.dhcp.ranges": f"{first}-{last}",
+            "ipv6.address": str(addresses.ipv6_subnet(s)),
+            "ipv6.nat": "true",
+            "ipv6.dhcp.stateful": "false",
+        }
         existing = self.lxd.host.get_network(s.bridge)
         if existing:
             if not existing.managed:
@@ -271,7 +280,6 @@ class HostSetup:
             config={
                 "ipv4.address": str(iface),
                 "ipv4.nat": "true",
-                "ipv6.address": "none",
                 **managed,
                 "raw.dnsmasq": f"dhcp-lease-max={iface.network.num_addresses}",
             },

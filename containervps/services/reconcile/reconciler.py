@@ -21,6 +21,7 @@ from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
+from containervps.services.firewalls import enforce
 from containervps.services.metering import watch
 from containervps.services.metering.allowance import standings
 from containervps.services.reconcile.findings import Finding
@@ -63,6 +64,7 @@ class Reconciler:
         findings += self._old_ssh_devices(instances, dry_run)
         findings += self._project_configs(dry_run)
         findings += self._ssh_forwards(dry_run)
+        findings += self._net_filter(dry_run)
         findings += self._drift(instances, dry_run, seen_at=seen_at)
         findings += self._host_limits(instances, dry_run)
         findings += self._egress(instances, dry_run)
@@ -191,6 +193,16 @@ class Reconciler:
         drift = len(set((held or {}).items()) ^ set(wanted.items()))
         detail = "table missing" if held is None else f"{drift} forwards differed"
         return [Finding("ssh_forward", "host", f"{detail}; reloaded", not dry_run)]
+
+    def _net_filter(self, dry_run: bool) -> list[Finding]:
+        """The firewall and isolation table is rebuilt from the database every pass (one nft
+        transaction): a lost table or a change made while a sync failed comes back."""
+        missing = not enforce.present(self.settings)
+        if not dry_run:
+            enforce.sync(self.settings)
+        if not missing:
+            return []
+        return [Finding("net_filter", "host", "filter table missing; rebuilt", not dry_run)]
 
     # --- LXD view ---------------------------------------------------------------------------
     def _projects(self) -> set[str]:

@@ -129,6 +129,7 @@ def _admit(
         processes=0,
         ssh_port=access.allocate_ssh_port(session, settings),
         ipv4=addresses.allocate_ipv4(session, settings),
+        ipv6=addresses.allocate_ipv6(session, settings),
         ssh_keys=new.key_lines,
     )
     reserve(

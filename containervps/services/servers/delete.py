@@ -10,6 +10,7 @@ from containervps.services.actions.commands import Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
+from containervps.services.firewalls import enforce
 from containervps.services.servers import boundaries
 from containervps.services.servers.queries import raise_protected
 from containervps.services.servers.snapshots import forget_snapshots
@@ -50,7 +51,7 @@ def run(job: Job) -> Action:
     delete_instance_and_disk(job.settings, job.lxd, job.server)
     forget_snapshots(job.settings, job.server_id)
     boundaries.after(job)  # its IFB goes too
-    return finish(
+    done = finish(
         job.settings,
         job.action_id,
         server_update={
@@ -59,3 +60,5 @@ def run(job: Job) -> Action:
             "status_detail": None,
         },
     )
+    enforce.refresh(job.settings)  # its addresses leave the filter table
+    return done

@@ -91,7 +91,9 @@ def _hold_lxd(
     limits = copy.deepcopy(server.limits)
     limits["net_egress"]["value"] = mbit
     pool = inst.devices.get("root", {}).get("pool", settings.storage_pool)
-    _, devices = instance_limits(limits, pool=pool, network=settings.bridge, ipv4=server.ipv4)
+    _, devices = instance_limits(
+        limits, pool=pool, network=settings.bridge, ipv4=server.ipv4, ipv6=server.ipv6
+    )
     lxd.instances.update(
         name=server.lxd_name, project=server.lxd_project, devices={"eth0": devices["eth0"]}
     )

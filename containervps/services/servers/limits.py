@@ -6,6 +6,7 @@ from typing import Any
 
 from containervps.db.models import Plan, Server
 from containervps.services.host.capabilities import LXD, EgressSupport
+from containervps.services.servers.addresses import mac_of
 from containervps.services.servers.bandwidth import WHAT_HOLDS, BandwidthSupport
 
 __all__ = [
@@ -95,10 +96,21 @@ def egress_mechanism(limits: dict[str, Any]) -> str:
 
 
 def instance_limits(
-    limits: dict[str, Any], *, pool: str, network: str, ipv4: str | None = None
+    limits: dict[str, Any],
+    *,
+    pool: str,
+    network: str,
+    ipv4: str | None = None,
+    ipv6: str | None = None,
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """LXD instance config and devices enforcing ``limits`` (as stored on the server), with the
-    NIC's static address when given."""
+    NIC's static addresses when given.
+
+    With an IPv6 address the NIC gets the MAC it is formed from, and LXD's MAC, IPv4 and IPv6
+    filtering: the server can send only from its own addresses (no spoofing on the bridge).
+    Servers made before the platform fixed IPv6 addresses keep their NIC as it was (a new MAC
+    would re-plug a running server's NIC) until a rebuild.
+    """
     config = {
         "limits.cpu": str(limits["vcpus"]["value"]),
         # cpu.shares 1024 per vCPU: equal weight per vCPU on a shared core (CPU_GUARANTEE)
@@ -115,6 +127,11 @@ def instance_limits(
     }
     if ipv4:
         nic["ipv4.address"] = ipv4
+    if ipv4 and ipv6:
+        nic["hwaddr"] = mac_of(ipv6)
+        nic["security.mac_filtering"] = "true"
+        nic["security.ipv4_filtering"] = "true"
+        nic["security.ipv6_filtering"] = "true"
     if egress_mechanism(limits) == LXD:
         nic["limits.egress"] = f"{limits['net_egress']['value']}Mbit"
     devices = {

@@ -11,6 +11,7 @@ from containervps.db.models import Quota, Server
 from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
+from containervps.services.firewalls import enforce
 from containervps.services.servers import access, addresses, disks, ssh_forwards
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
@@ -26,11 +27,14 @@ def create_instance(job: Job, *, image: str) -> str:
     """
     settings, lxd, server = job.settings, job.lxd, job.server
     ensure_server_project(job)
-    ipv4 = _ensure_ipv4(job)
+    ipv4, ipv6 = _ensure_addresses(job)
     pool = disks.ensure_disk(settings, lxd, server)
-    config, devices = instance_limits(server.limits, pool=pool, network=settings.bridge, ipv4=ipv4)
+    config, devices = instance_limits(
+        server.limits, pool=pool, network=settings.bridge, ipv4=ipv4, ipv6=ipv6
+    )
     if server.ssh_port:
         ssh_forwards.put(settings, port=server.ssh_port, ipv4=ipv4)
+    enforce.sync(settings)  # its firewall and isolation hold before it starts
     info = lxd.instances.create(
         name=server.lxd_name,
         project=server.lxd_project,
@@ -49,18 +53,20 @@ def create_instance(job: Job, *, image: str) -> str:
     return info.status
 
 
-def _ensure_ipv4(job: Job) -> str:
-    """The server's fixed address; one is given to servers made before the platform owned
-    addresses."""
-    if job.server.ipv4:
-        return job.server.ipv4
+def _ensure_addresses(job: Job) -> tuple[str, str]:
+    """The server's fixed IPv4 and IPv6 addresses; servers made before the platform owned
+    addresses get them here (a rebuild)."""
+    server = job.server
+    if server.ipv4 and server.ipv6:
+        return server.ipv4, server.ipv6
     with session_scope(job.settings, immediate=True) as session:
-        row = session.get(Server, job.server.id)
+        row = session.get(Server, server.id)
         assert row is not None
-        row.ipv4 = addresses.allocate_ipv4(session, job.settings)
+        row.ipv4 = row.ipv4 or addresses.allocate_ipv4(session, job.settings)
+        row.ipv6 = row.ipv6 or addresses.allocate_ipv6(session, job.settings)
         session.add(row)
-        job.server.ipv4 = row.ipv4
-    return row.ipv4
+        server.ipv4, server.ipv6 = row.ipv4, row.ipv6
+    return row.ipv4, row.ipv6
 
 
 def bring_up(job: Job, *, status: str) -> dict[str, Any]:

@@ -21,7 +21,9 @@ __all__ = [
     "held_by_live",
     "list_servers",
     "live_server",
+    "parse_selector",
     "raise_protected",
+    "selector_matches",
     "validate_labels",
     "validate_name",
 ]
@@ -58,6 +60,23 @@ def validate_labels(labels: dict[str, str]) -> None:
             raise InvalidInput(f"invalid label key {key!r}", details={"field": "labels"})
         if not isinstance(value, str) or not LABEL_VALUE.match(value):
             raise InvalidInput(f"invalid label value {value!r}", details={"field": "labels"})
+
+
+def parse_selector(text: str, *, field: str = "label_selector") -> list[tuple[str, str | None]]:
+    """``key=value`` (the label has that value) or ``key`` (has the label) terms,
+    comma-separated; InvalidInput naming ``field`` when a term is malformed."""
+    terms: list[tuple[str, str | None]] = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        key, eq, value = term.partition("=")
+        if not LABEL_KEY.match(key) or (eq and not LABEL_VALUE.match(value)):
+            raise InvalidInput(f"invalid label selector {term!r}", details={"field": field})
+        terms.append((key, value if eq else None))
+    return terms
+
+
+def selector_matches(terms: list[tuple[str, str | None]], labels: dict[str, str]) -> bool:
+    """Whether labels satisfy every term of a parsed selector."""
+    return all(key in labels and value in (None, labels[key]) for key, value in terms)
 
 
 def raise_protected(server_id: int, what: str) -> None:
@@ -122,15 +141,10 @@ def list_servers(
         query = query.where(Server.status == status)
     if name:
         query = query.where(Server.name == name)
-    for term in filter(None, (label_selector or "").split(",")):
-        key, eq, value = term.strip().partition("=")
-        if not LABEL_KEY.match(key) or (eq and not LABEL_VALUE.match(value)):
-            raise InvalidInput(
-                f"invalid label selector {term!r}", details={"field": "label_selector"}
-            )
-        # The key is validated above, so quoting it into the JSON path is safe.
+    for key, value in parse_selector(label_selector or ""):
+        # The key is validated by parse_selector, so quoting it into the JSON path is safe.
         extracted = func.json_extract(Server.labels, f'$."{key}"')
-        query = query.where(extracted == value if eq else extracted.is_not(None))
+        query = query.where(extracted.is_not(None) if value is None else extracted == value)
     with session_scope(settings) as session:
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
         rows = session.exec(

@@ -122,7 +122,9 @@ def _apply(settings: Settings, lxd: Lxd, server: Server, limits: dict[str, Any])
     # The root disk stays where it is (servers made before pools per server use the shared one).
     current = lxd.instances.get(name=name, project=project)
     pool = current.devices["root"]["pool"]
-    config, devices = instance_limits(limits, pool=pool, network=settings.bridge, ipv4=server.ipv4)
+    config, devices = instance_limits(
+        limits, pool=pool, network=settings.bridge, ipv4=server.ipv4, ipv6=server.ipv6
+    )
     disks.resize_disk(lxd, server, int(limits["disk"]["value"]))
     cpu = config.pop("limits.cpu")
     # PATCH merges by device name: the SSH proxy device stays as it is. limits.cpu goes last

@@ -118,7 +118,11 @@ def _reapply_limits(job: Job) -> None:
     name, project = server.lxd_name, server.lxd_project
     pool = lxd.instances.get(name=name, project=project).devices["root"]["pool"]
     config, devices = instance_limits(
-        server.limits, pool=pool, network=job.settings.bridge, ipv4=server.ipv4
+        server.limits,
+        pool=pool,
+        network=job.settings.bridge,
+        ipv4=server.ipv4,
+        ipv6=server.ipv6,
     )
     lxd.instances.update(name=name, project=project, config=config, devices=devices)
 

@@ -1,0 +1,126 @@
+"""The kernel holds what the database says: the filter table rebuilt from it in one transaction.
+
+Called after every change that moves it (a firewall written or deleted, a server's labels, a
+server created or deleted), by the reconciler and by ``host start`` (a rebooted host lost the
+table). The database is read inside a host-wide file lock, so the last rebuild to run always
+renders the newest state, whichever process wrote it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from containervps.config import Settings
+from containervps.db.engine import session_scope
+from containervps.db.models import Firewall, Server
+from containervps.errors import ContainerVpsError
+from containervps.lxd.locks import file_lock
+from containervps.services.firewalls.render import FilterServer, render
+from containervps.services.servers.queries import LIVE, parse_selector, selector_matches
+from containervps.shell import probe, run
+
+log = logging.getLogger(__name__)
+
+__all__ = ["applied", "drop_table", "filter_servers", "present", "refresh", "script", "sync"]
+
+
+def applied(firewalls: list[Firewall], servers: list[Server]) -> dict[int, list[int]]:
+    """Firewall id -> ids of the live servers (of its tenant) it applies to now."""
+    by_id = {s.id: s for s in servers}
+    found: dict[int, list[int]] = {}
+    for fw in firewalls:
+        assert fw.id is not None
+        ids: set[int] = set()
+        for target in fw.apply_to:
+            if target["type"] == "server":
+                server = by_id.get(target["server"]["id"])
+                if server is not None and server.tenant_id == fw.tenant_id:
+                    ids.add(target["server"]["id"])
+            else:
+                terms = parse_selector(target["label_selector"]["selector"])
+                ids |= {
+                    s.id
+                    for s in servers
+                    if s.id is not None
+                    and s.tenant_id == fw.tenant_id
+                    and selector_matches(terms, s.labels)
+                }
+        found[fw.id] = sorted(ids)
+    return found
+
+
+def filter_servers(session: Session) -> list[FilterServer]:
+    """Every live server with an address, with the rules of the firewalls applied to it."""
+    servers = list(
+        session.exec(
+            select(Server).where(LIVE, col(Server.ipv4).is_not(None)).order_by(col(Server.id))
+        ).all()
+    )
+    firewalls = list(session.exec(select(Firewall).order_by(col(Firewall.id))).all())
+    rules: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for fw in firewalls:
+        for server_id in applied([fw], servers)[fw.id or 0]:
+            rules[server_id] += fw.rules
+    return [
+        FilterServer(
+            id=s.id or 0,
+            tenant_id=s.tenant_id,
+            ipv4=s.ipv4,
+            ipv6=s.ipv6,
+            rules=rules[s.id or 0] if s.id in rules else None,
+        )
+        for s in servers
+    ]
+
+
+def script(settings: Settings) -> str:
+    """The nft script that makes the kernel's table the database's."""
+    with session_scope(settings) as session:
+        servers = filter_servers(session)
+    gateway = str(ipaddress.IPv4Interface(settings.bridge_subnet).ip)
+    return render(table=settings.net_filter_table, gateway4=gateway, servers=servers)
+
+
+# Bridged frames reach the inet hooks (and conntrack) only through br_netfilter.
+BRIDGE_NF = tuple(
+    Path(f"/proc/sys/net/bridge/bridge-nf-call-{t}") for t in ("iptables", "ip6tables")
+)
+
+
+def _bridged_frames_filtered(files: tuple[Path, ...] = BRIDGE_NF) -> None:
+    for path in files:
+        if path.exists() and path.read_text().strip() != "1":
+            path.write_text("1\n")
+
+
+def sync(settings: Settings) -> None:
+    """Rebuild the table from the database (host-wide lock, one nft transaction)."""
+    _bridged_frames_filtered()
+    with file_lock(settings.net_filter_lock):
+        run(["nft", "-f", "-"], what="load the tenant firewalls", input_text=script(settings))
+
+
+def refresh(settings: Settings) -> None:
+    """Sync after a server went away: a failure only leaves a stale entry, so it is logged and
+    the reconciler's next pass repairs it."""
+    try:
+        sync(settings)
+    except ContainerVpsError as exc:
+        log.warning("filter table not rebuilt", extra={"error": exc.one_line()})
+
+
+def present(settings: Settings) -> bool:
+    """Whether the kernel holds the table (a host reboot drops it)."""
+    return probe(["nft", "list", "chain", "inet", settings.net_filter_table, "forward"]).ok
+
+
+def drop_table(settings: Settings) -> None:
+    """Remove the table (test and benchmark clean-up)."""
+    with file_lock(settings.net_filter_lock):
+        probe(["nft", "delete", "table", "inet", settings.net_filter_table])

@@ -26,6 +26,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[
     mp.setenv("CONTAINERVPS_DATA_DIR", str(data_dir))
     mp.setenv("CONTAINERVPS_TENANT_PROJECT_PREFIX", f"cvpstest-{run_id}-t")
     mp.setenv("CONTAINERVPS_SSH_FORWARD_TABLE", f"cvpstest-{run_id}")  # ports of this run's DB
+    mp.setenv("CONTAINERVPS_NET_FILTER_TABLE", f"cvpstest-{run_id}-fw")  # this run's firewalls
     get_settings.cache_clear()
     yield get_settings()
     mp.undo()

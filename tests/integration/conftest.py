@@ -17,6 +17,7 @@ from containervps.api.app import create_app
 from containervps.config import Settings, get_settings
 from containervps.db import migrate
 from containervps.lxd import Lxd, connect
+from containervps.services.firewalls import enforce
 from containervps.services.host.setup import HostSetup
 from containervps.services.images.service import ImageService
 from containervps.services.servers import addresses, egress_shaping, ssh_forwards
@@ -95,19 +96,20 @@ def lxd(settings: Settings, run_id: str) -> Iterator[Lxd]:
         if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):
             delete_project(client, project)
     ssh_forwards.drop_table(settings)
+    enforce.drop_table(settings)
 
 
 def _drop_stale_forward_tables(lxd: Lxd) -> None:
-    """SSH forward tables of test runs that left no project behind (a stale table could send
-    a port another run reuses to an address of its own)."""
+    """SSH forward and filter tables of test runs that left no project behind (a stale table
+    could send a port another run reuses to an address of its own, or drop its traffic)."""
     runs = {p.removeprefix(TEST_PROJECT_PREFIX)[:6] for p in lxd.host.list_projects()}
     for line in run(["nft", "list", "tables"], what="list nftables tables").splitlines():
-        table = line.split()[-1]
+        _, family, table = line.split()
         if (
             table.startswith(TEST_PROJECT_PREFIX)
-            and table.removeprefix(TEST_PROJECT_PREFIX) not in runs
+            and table.removeprefix(TEST_PROJECT_PREFIX)[:6] not in runs
         ):
-            probe(["nft", "delete", "table", "ip", table])
+            probe(["nft", "delete", "table", family, table])
 
 
 @pytest.fixture(scope="session")

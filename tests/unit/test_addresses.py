@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Tenant
-from containervps.errors import ResourceUnavailable
+from containervps.errors import HostSetupError, ResourceUnavailable
 from containervps.services.servers import addresses
 from tests.unit.fakes import add_server
 
@@ -57,3 +57,31 @@ def test_two_live_servers_cannot_hold_one_address(db: Settings) -> None:
         assert tenant.id is not None
         add_server(session, tenant.id, "a", ipv4="10.213.0.9")
         add_server(session, tenant.id, "b", ipv4="10.213.0.9")
+
+
+def test_ipv6_is_the_slaac_address_of_a_fixed_mac_lowest_free_first(db: Settings) -> None:
+    settings = db.model_copy(update={"bridge_ipv6_subnet": "fd00:1:2:1::1/64"})
+    with session_scope(settings) as session:
+        tenant = Tenant(name="t", lxd_project="p")
+        session.add(tenant)
+        session.flush()
+        assert tenant.id is not None
+        first = addresses.allocate_ipv6(session, settings)
+        add_server(session, tenant.id, "a", ipv6=first)
+        add_server(session, tenant.id, "gone", ipv6="fd00:1:2:1:863:76ff:fe00:2", deleted=True)
+        second = addresses.allocate_ipv6(session, settings)
+    # EUI-64 of 0a:63:76:00:00:01: the universal/local bit flipped, ff:fe in the middle.
+    assert first == "fd00:1:2:1:863:76ff:fe00:1"
+    assert addresses.mac_of(first) == "0a:63:76:00:00:01"
+    assert second == "fd00:1:2:1:863:76ff:fe00:2"  # freed by the deleted server
+
+
+def test_the_default_ipv6_prefix_is_a_stable_ula_64_and_others_must_be_64() -> None:
+    one = addresses.default_ipv6_subnet("3d1219c7c4c5404aaa1f6d2a48adfda4")
+    assert one == addresses.default_ipv6_subnet("3d1219c7c4c5404aaa1f6d2a48adfda4")
+    assert one != addresses.default_ipv6_subnet("another-machine")
+    assert one.startswith("fd") and one.endswith(":1::1/64")
+    assert addresses.ipv6_subnet(Settings(bridge_ipv6_subnet=one)).network.prefixlen == 64
+    for bad in ("fd00::1/48", "10.0.0.1/24", "nonsense"):
+        with pytest.raises(HostSetupError):
+            addresses.ipv6_subnet(Settings(bridge_ipv6_subnet=bad))

@@ -40,8 +40,8 @@ def _checked_targets(
         server = session.get(Server, target["server"]["id"])
         if server is None or server.deleted_at is not None or server.tenant_id != tenant_id:
             raise NotFound(
-                f"apply_to[{i}].server.id: server {target['server']['id']} not found",
-                details={"field": f"apply_to[{i}].server.id"},
+                f"apply_to.{i}.server.id: server {target['server']['id']} not found",
+                details={"field": f"apply_to.{i}.server.id"},
             )
     return targets
 

@@ -53,7 +53,7 @@ def _check_cidrs(field: str, values: list[str]) -> list[str]:
         try:
             networks.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
-            raise _bad(f"{field}[{i}]", "not an IPv4 or IPv6 address or CIDR", value) from None
+            raise _bad(f"{field}.{i}", "not an IPv4 or IPv6 address or CIDR", value) from None
     return sorted({str(n) for n in networks})
 
 
@@ -66,7 +66,7 @@ def check_rules(rules: list[dict[str, Any]], *, max_rules: int) -> list[dict[str
         )
     checked = []
     for i, rule in enumerate(rules):
-        at = f"rules[{i}]"
+        at = f"rules.{i}"
         direction, protocol = rule["direction"], rule["protocol"]
         # Hetzner's shape: inbound rules name sources, outbound rules destinations.
         wanted, unwanted = (
@@ -95,7 +95,7 @@ def check_targets(apply_to: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The targets as stored (server ids are checked against the database by the caller)."""
     checked: list[dict[str, Any]] = []
     for i, target in enumerate(apply_to):
-        at = f"apply_to[{i}]"
+        at = f"apply_to.{i}"
         kind = target["type"]
         ref = target.get(kind)
         other = "label_selector" if kind == "server" else "server"

@@ -58,19 +58,29 @@ def _from_vps(lxd: Lxd, vps: Vps, address: str, port: int = PORT) -> bool:
 
 
 def _from_host(address: str, port: int = PORT) -> bool:
+    return _banner(address, port).startswith((b"hi-", b"ssh-"))
+
+
+def _banner(address: str, port: int) -> bytes:
     try:
         with socket.create_connection((address, port), timeout=CONNECT_SECONDS) as sock:
             sock.settimeout(CONNECT_SECONDS)
-            return sock.recv(64).startswith((b"hi-", b"ssh-"))
+            return sock.recv(64)
     except OSError:
-        return False
+        return b""
 
 
-def _create(client: TestClient, tenant: ApiTenant, settings: Settings, name: str) -> Vps:
+def _create(
+    client: TestClient,
+    tenant: ApiTenant,
+    settings: Settings,
+    name: str,
+    *,
+    image: str = "busybox",
+    plan: str = "nano",
+) -> Vps:
     r = client.post(
-        "/v1/servers",
-        json={"name": name, "plan": "nano", "image": "busybox"},
-        headers=tenant.headers,
+        "/v1/servers", json={"name": name, "plan": plan, "image": image}, headers=tenant.headers
     )
     assert r.status_code == 202, r.text
     server = r.json()["server"]
@@ -129,6 +139,21 @@ def test_each_server_answers_on_its_fixed_ipv6_address(
     assert _from_vps(ready_host, fleet["a1"], a2.ipv6)
     assert _wait(lambda: fleet["b1"].ipv6 in _exec(ready_host, fleet["b1"], "ip -6 addr")[1])
     assert not _from_vps(ready_host, fleet["b1"], a2.ipv6)
+
+
+def test_debian_forms_the_same_ipv6_address_with_systemd_networkd(
+    client: TestClient, fleet: dict[str, Vps], ready_host: Lxd, cp_settings: Settings
+) -> None:
+    tenant = fleet["a1"].tenant
+    deb = _create(client, tenant, cp_settings, "fwdeb", image="debian-12", plan="micro")
+    try:
+        assert _wait(lambda: deb.ipv6 in _exec(ready_host, deb, "ip -6 addr")[1], timeout=60)
+        print("debian:", _exec(ready_host, deb, "ip -6 addr show dev eth0 scope global")[1].strip())
+        assert probe(["busybox", "ping", "-6", "-c", "2", "-W", "2", deb.ipv6]).ok
+        assert _wait(lambda: _banner(deb.ipv6, 22).startswith(b"SSH-"), timeout=60)  # sshd
+    finally:
+        r = client.delete(f"/v1/servers/{deb.id}", headers=tenant.headers)
+        assert wait_action(client, r.json()["action"]["id"], tenant.headers)["status"] == "success"
 
 
 def test_tenants_are_isolated_on_the_wire_and_cannot_spoof(

@@ -190,6 +190,8 @@ def test_a_firewall_blocks_then_allows_real_connections(
     h = a1.tenant.headers
     gateway = cp_settings.bridge_subnet.split("/")[0]
     _listen(ready_host, a1, 22, "ssh-a1")  # what the SSH forward reaches
+    for vps in (a1, b1):  # SLAAC done (the first test waited too, when run)
+        assert _wait(lambda v=vps: v.ipv6 in _exec(ready_host, v, "ip -6 addr")[1])
     assert _from_host(a1.ipv4) and _from_vps(ready_host, a2, a1.ipv4)
 
     only_9999 = [
@@ -224,7 +226,7 @@ def test_a_firewall_blocks_then_allows_real_connections(
             "direction": "in",
             "protocol": "tcp",
             "port": "8000-8080",
-            "source_ips": [f"{gateway}/32", f"{b1.ipv4}/32"],
+            "source_ips": [f"{gateway}/32", f"{b1.ipv4}/32", f"{b1.ipv6}/128"],
         }
     ]
     r = client.put(f"/v1/firewalls/{fw['id']}", json={"rules": only_9999 + allow}, headers=h)
@@ -232,6 +234,7 @@ def test_a_firewall_blocks_then_allows_real_connections(
     assert _from_host(a1.ipv4)
     assert _from_vps(ready_host, b1, a1.ipv4)  # another tenant's VPS, allowed by a rule
     assert not _from_vps(ready_host, a2, a1.ipv4)  # not in the rule's sources
+    assert _from_vps(ready_host, b1, a1.ipv6) and not _from_vps(ready_host, a2, a1.ipv6)
 
     # Outbound: one rule makes outbound default-deny; replies to allowed inbound still leave.
     out = [{"direction": "out", "protocol": "udp", "port": "53", "destination_ips": ["192.0.2.1"]}]

@@ -138,7 +138,12 @@ def test_rendered_table_isolates_tenants_and_enforces_rules() -> None:
     assert "10.0.0.2 : jump iso_7" in text and "fd00::2 : jump iso_7" in text
     assert "10.0.0.3 : jump in_2" in text and "10.0.0.4 : jump in_3" in text
     assert "10.0.0.4 : jump out_3" in text and "out_2" not in text
-    assert "ip saddr @vps4 ip saddr != @t7_4 drop" in text
+    iso_7 = text.split("chain iso_7 {\n")[1].split("\n  }\n")[0].splitlines()
+    assert "nd-neighbor-advert" in iso_7[2]  # neighbour discovery before the tenant drops
+    assert iso_7[-2:] == [
+        "    ip saddr @vps4 ip saddr != @t7_4 drop",
+        "    ip6 saddr @vps6 ip6 saddr != @t7_6 drop",
+    ]
     assert "ip saddr { 0.0.0.0/0 } tcp dport 22 accept" in text
     assert "ip saddr { 0.0.0.0/0 } meta l4proto icmp accept" in text
     assert "ip daddr { 1.1.1.1/32 } meta l4proto udp return" not in text  # a port was given

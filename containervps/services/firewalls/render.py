@@ -31,6 +31,7 @@ __all__ = ["FilterServer", "render"]
 
 ESTABLISHED = "ct state established,related"
 SSH_FORWARD = "ct status dnat tcp dport 22"  # the platform's SSH forward (a DNAT to port 22)
+ND_NEIGHBOUR = "{ nd-neighbor-solicit, nd-neighbor-advert }"
 ND_IN = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, nd-redirect }"
 ND_OUT = "{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit }"
 
@@ -89,9 +90,12 @@ def _chain(name: str, lines: Iterable[str]) -> str:
 
 
 def _isolation(tenant_id: int) -> list[str]:
+    # Neighbour discovery between tenants stays: without it an IPv6 connection that another
+    # tenant's firewall allows could not resolve its peer (LXD's filter stops forged adverts).
     return [
         f"{ESTABLISHED} accept",
         f"{SSH_FORWARD} accept",
+        f"icmpv6 type {ND_NEIGHBOUR} ip6 hoplimit 255 accept",
         f"ip saddr @vps4 ip saddr != @t{tenant_id}_4 drop",
         f"ip6 saddr @vps6 ip6 saddr != @t{tenant_id}_6 drop",
     ]

@@ -35,6 +35,7 @@ def rule(**fields: Any) -> dict[str, Any]:
         (rule(port="65536"), "rules.0.port", "1-65535"),
         (rule(port="2000-1000"), "rules.0.port", "first port is above"),
         (rule(port="80,443"), "rules.0.port", "port range"),
+        (rule(port="\u00b2"), "rules.0.port", "port range"),  # a digit to str.isdigit
         (rule(protocol="icmp", port="80"), "rules.0.port", "only allowed with tcp or udp"),
         (rule(source_ips=[]), "rules.0.source_ips", "required"),
         (rule(destination_ips=["10.0.0.1"]), "rules.0.destination_ips", "not allowed"),

@@ -21,7 +21,7 @@ def _one(settings: Any, firewall: Any) -> dict[str, Any]:
     return {"firewall": crud.public(settings, [firewall])[0].model_dump(mode="json")}
 
 
-@router.post("", status_code=201, response_model=FirewallEnvelope, responses=errors(409))
+@router.post("", status_code=201, response_model=FirewallEnvelope, responses=errors(404, 409))
 def create_firewall(
     body: FirewallCreate, request: Request, ident: TenantDep, settings: SettingsDep
 ) -> dict[str, Any]:

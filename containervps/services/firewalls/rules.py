@@ -4,6 +4,7 @@ e.g. ``rules[2].port``; what passes is stored normalised (CIDRs in network form,
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from containervps.errors import InvalidInput
@@ -12,6 +13,7 @@ from containervps.services.servers.queries import parse_selector
 __all__ = ["PORT_PROTOCOLS", "check_rules", "check_targets", "port_range"]
 
 PORT_PROTOCOLS = ("tcp", "udp")
+PORT = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")  # ASCII digits only
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -24,10 +26,11 @@ def _bad(field: str, message: str, value: Any = None) -> InvalidInput:
 
 def port_range(port: str) -> tuple[int, int]:
     """``"80"`` -> (80, 80), ``"1000-2000"`` -> (1000, 2000); ValueError when malformed."""
-    low, dash, high = port.partition("-")
-    if not low.isdigit() or (dash and not high.isdigit()):
+    found = PORT.fullmatch(port)
+    if found is None:
         raise ValueError("not a port or port range")
-    return int(low), int(high) if dash else int(low)
+    low, high = found.group(1), found.group(2) or found.group(1)
+    return int(low), int(high)
 
 
 def _check_port(field: str, protocol: str, port: str | None) -> str | None:

@@ -142,8 +142,8 @@ def test_rendered_table_isolates_tenants_and_enforces_rules() -> None:
     iso_7 = text.split("chain iso_7 {\n")[1].split("\n  }\n")[0].splitlines()
     assert "nd-neighbor-advert" in iso_7[2]  # neighbour discovery before the tenant drops
     assert iso_7[-2:] == [
-        "    ip saddr @vps4 ip saddr != @t7_4 drop",
-        "    ip6 saddr @vps6 ip6 saddr != @t7_6 drop",
+        "    ip saddr @vps_4 ip saddr != @t7_4 drop",
+        "    ip6 saddr @vps_6 ip6 saddr != @t7_6 drop",
     ]
     assert "ip saddr { 0.0.0.0/0 } tcp dport 22 accept" in text
     assert "ip saddr { 0.0.0.0/0 } meta l4proto icmp accept" in text

@@ -96,8 +96,8 @@ def _isolation(tenant_id: int) -> list[str]:
         f"{ESTABLISHED} accept",
         f"{SSH_FORWARD} accept",
         f"icmpv6 type {ND_NEIGHBOUR} ip6 hoplimit 255 accept",
-        f"ip saddr @vps4 ip saddr != @t{tenant_id}_4 drop",
-        f"ip6 saddr @vps6 ip6 saddr != @t{tenant_id}_6 drop",
+        f"ip saddr @vps_4 ip saddr != @t{tenant_id}_4 drop",
+        f"ip6 saddr @vps_6 ip6 saddr != @t{tenant_id}_6 drop",
     ]
 
 
@@ -128,44 +128,28 @@ def _outbound(server: FilterServer) -> list[str]:
 def render(*, table: str, gateway4: str, servers: list[FilterServer]) -> str:
     """The whole table: created if missing, deleted and rebuilt in the same transaction."""
     tenants = sorted({s.tenant_id for s in servers})
-    in4, in6, out4, out6 = [], [], [], []
+    # name -> elements; every set and map is declared, empty or not (the chains name them)
+    sets: dict[str, list[str]] = {
+        f"{n}_{v}": [] for n in ("vps", *map("t{}".format, tenants)) for v in (4, 6)
+    }
+    maps: dict[str, list[str]] = {f"{d}{v}": [] for d in ("in", "out") for v in (4, 6)}
     for s in servers:
         target = f"jump in_{s.id}" if s.rules is not None else f"jump iso_{s.tenant_id}"
-        out = f"jump out_{s.id}"
-        if s.ipv4:
-            in4.append(f"{s.ipv4} : {target}")
-            out4 += [f"{s.ipv4} : {out}"] if s.outbound else []
-        if s.ipv6:
-            in6.append(f"{s.ipv6} : {target}")
-            out6 += [f"{s.ipv6} : {out}"] if s.outbound else []
+        for v, address in ((4, s.ipv4), (6, s.ipv6)):
+            if not address:
+                continue
+            sets[f"vps_{v}"].append(address)
+            sets[f"t{s.tenant_id}_{v}"].append(address)
+            maps[f"in{v}"].append(f"{address} : {target}")
+            if s.outbound:
+                maps[f"out{v}"].append(f"{address} : jump out_{s.id}")
     parts = [f"add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n"]
-    for name, kind, elements in (
-        ("vps4", "ipv4_addr", [s.ipv4 for s in servers if s.ipv4]),
-        ("vps6", "ipv6_addr", [s.ipv6 for s in servers if s.ipv6]),
-        *(
-            (
-                f"t{t}_{v}",
-                f"ipv{v}_addr",
-                [
-                    getattr(s, f"ipv{v}")
-                    for s in servers
-                    if s.tenant_id == t and getattr(s, f"ipv{v}")
-                ],
-            )
-            for t in tenants
-            for v in (4, 6)
-        ),
-    ):
+    for name, elements in sets.items():
+        kind = f"ipv{name[-1]}_addr"
         parts.append(f"  set {name} {{\n    type {kind}\n    {_elements(elements)}\n  }}\n")
-    for name, kind, elements in (
-        ("in4", "ipv4_addr", in4),
-        ("in6", "ipv6_addr", in6),
-        ("out4", "ipv4_addr", out4),
-        ("out6", "ipv6_addr", out6),
-    ):
-        parts.append(
-            f"  map {name} {{\n    type {kind} : verdict\n    {_elements(elements)}\n  }}\n"
-        )
+    for name, elements in maps.items():
+        kind = f"ipv{name[-1]}_addr : verdict"
+        parts.append(f"  map {name} {{\n    type {kind}\n    {_elements(elements)}\n  }}\n")
     hook = "type filter hook {} priority filter; policy accept;"
     parts.append(
         _chain(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from containervps.cli import common
 from containervps.errors import ContainerVpsError
@@ -32,8 +33,11 @@ def start(
     try:  # a rebooted host lost the firewall and isolation table: rebuild it from the database
         enforce.sync(s)
         common.console.print(f"firewalls: table inet {s.net_filter_table} loaded")
-    except ContainerVpsError as exc:
-        common.err_console.print(f"firewalls: not loaded ({exc.one_line()})")
+    except (ContainerVpsError, OperationalError) as exc:
+        # A fresh host or a database older than the code (`db upgrade` runs after this);
+        # `serve` loads the table at start-up.
+        reason = exc.one_line() if isinstance(exc, ContainerVpsError) else "database not ready"
+        common.err_console.print(f"firewalls: not loaded yet ({reason})")
     if daemons.lxcfs_options_differ(s):  # e.g. an upgrade changed lxcfs_options
         report = lxcfs_watchdog.repair_lxcfs(s, all_containers=True)
         common.console.print(

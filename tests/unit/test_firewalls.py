@@ -3,17 +3,21 @@ the API's answers (the kernel side is tests/integration/test_firewall.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from containervps.api.app import create_app
+from containervps.cli import app as cli_app
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Firewall
 from containervps.errors import InvalidInput
-from containervps.services.firewalls import enforce
+from containervps.schemas.firewall import ApplyTo, FirewallCreate, FirewallRule, LabelSelectorRef
+from containervps.services.firewalls import crud, enforce
 from containervps.services.firewalls.render import FilterServer, render, rule_lines
 from containervps.services.firewalls.rules import check_rules, check_targets
 from containervps.services.tenancy import tokens
@@ -227,3 +231,39 @@ def test_api_validates_scopes_and_enforces_firewalls(
     assert client.put(f"/v1/servers/{theirs}", json={"labels": {}}, headers=auth).status_code == 404
     assert client.delete(f"/v1/firewalls/{fw['id']}", headers=auth).status_code == 204
     assert len(synced) == 4  # create, update, labels, delete: each rebuilt the table
+
+
+def test_operator_cli_lists_and_shows_every_tenants_firewalls(
+    app_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(enforce, "sync", lambda s: None)
+    mine, other = make_tenant(app_env), make_tenant(app_env)
+    with session_scope(app_env) as session:
+        web = add_server(session, mine, "web", labels={"env": "prod"}, ipv4="10.0.0.2").id
+    made = [
+        crud.create_firewall(
+            app_env,
+            tenant_id=tenant,
+            body=FirewallCreate(
+                name="fw",
+                rules=[FirewallRule(direction="in", protocol="icmp", source_ips=["0.0.0.0/0"])],
+                apply_to=[
+                    ApplyTo(type="label_selector", label_selector=LabelSelectorRef(selector="env"))
+                ],
+            ),
+        )
+        for tenant in (mine, other)
+    ]
+    runner = CliRunner()
+    listed = runner.invoke(cli_app, ["firewall", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(f["id"], f["applied_to_servers"]) for f in json.loads(listed.output)] == [
+        (made[0].id, [web]),
+        (made[1].id, []),
+    ]
+    only_other = runner.invoke(cli_app, ["firewall", "list", "--tenant", str(other), "--json"])
+    assert [f["id"] for f in json.loads(only_other.output)] == [made[1].id]
+    shown = runner.invoke(cli_app, ["firewall", "show", str(made[0].id)])
+    assert shown.exit_code == 0 and json.loads(shown.output)["tenant_id"] == mine
+    missing = runner.invoke(cli_app, ["firewall", "show", "424242"])
+    assert missing.exit_code == 1 and "not found" in missing.output

@@ -92,11 +92,13 @@ def lxd(settings: Settings, run_id: str) -> Iterator[Lxd]:
             client.host.delete_pool(pool.name)
     _drop_stale_forward_tables(client)
     yield client
-    for project in client.host.list_projects():
-        if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):
-            delete_project(client, project)
-    ssh_forwards.drop_table(settings)
-    enforce.drop_table(settings)
+    try:
+        for project in client.host.list_projects():
+            if project.startswith(f"{TEST_PROJECT_PREFIX}{run_id}"):
+                delete_project(client, project)
+    finally:  # a stale filter table would drop another run's traffic to reused addresses
+        ssh_forwards.drop_table(settings)
+        enforce.drop_table(settings)
 
 
 def _drop_stale_forward_tables(lxd: Lxd) -> None:

@@ -53,15 +53,21 @@ def _is_stale(lxd: Lxd, project: str) -> bool:
 
 
 def _bridge_addresses_in_use() -> set[str]:
-    """IPv4 addresses LXD holds on any instance (every project), static or leased."""
+    """IPv4 and IPv6 addresses LXD holds on any instance (every project), static or leased;
+    a fixed MAC counts as the SLAAC address it forms (LXD refuses a second NIC with it)."""
     listing = json.loads(run(["lxc", "list", "--all-projects", "--format", "json"], what="list"))
+    prefix = addresses.ipv6_subnet(get_settings()).network
     used = set()
     for inst in listing:
         for device in (inst.get("expanded_devices") or {}).values():
             if device.get("ipv4.address"):
                 used.add(device["ipv4.address"])
+            if device.get("hwaddr"):
+                used.add(addresses.slaac_address(prefix, device["hwaddr"]))
         for nic in ((inst.get("state") or {}).get("network") or {}).values():
-            used.update(a["address"] for a in nic.get("addresses", []) if a["family"] == "inet")
+            used.update(
+                a["address"] for a in nic.get("addresses", []) if a["family"] in ("inet", "inet6")
+            )
     return used
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "dhcp_range",
     "ipv6_subnet",
     "mac_of",
+    "slaac_address",
     "static_range",
 ]
 
@@ -109,10 +110,15 @@ def ipv6_subnet(settings: Settings) -> ipaddress.IPv6Interface:
     return iface
 
 
-def _slaac(network: ipaddress.IPv6Network, index: int) -> ipaddress.IPv6Address:
-    mac = MAC_PREFIX + index.to_bytes(3, "big")
-    eui64 = bytes((mac[0] ^ 0x02,)) + mac[1:3] + b"\xff\xfe" + mac[3:]
-    return network.network_address + int.from_bytes(eui64, "big")
+def _slaac(network: ipaddress.IPv6Network, index: int) -> str:
+    return slaac_address(network, (MAC_PREFIX + index.to_bytes(3, "big")).hex(":"))
+
+
+def slaac_address(network: ipaddress.IPv6Network, mac: str) -> str:
+    """The EUI-64 SLAAC address ``mac`` forms in ``network``."""
+    raw = bytes.fromhex(mac.replace(":", ""))
+    eui64 = bytes((raw[0] ^ 0x02,)) + raw[1:3] + b"\xff\xfe" + raw[3:]
+    return str(network.network_address + int.from_bytes(eui64, "big"))
 
 
 def mac_of(ipv6: str) -> str:
@@ -128,7 +134,7 @@ def allocate_ipv6(session: Session, settings: Settings) -> str:
     taken = held_by_live(session, Server.ipv6)
     network = ipv6_subnet(settings).network
     for index in range(1, MAX_MAC_INDEX + 1):
-        address = str(_slaac(network, index))
+        address = _slaac(network, index)
         if address not in taken:
             return address
     raise ResourceUnavailable(

@@ -29,6 +29,7 @@ def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
         devices=dict(meta.get("devices", {})),
         profiles=tuple(meta.get("profiles", [])),
         created_at=str(meta.get("created_at", "")),
+        last_used_at=str(meta.get("last_used_at", "")),
     )
 
 

@@ -13,6 +13,7 @@ from containervps.schemas.common import Pagination
 from containervps.schemas.event import EventPublic
 from containervps.schemas.guest import ExecResult
 from containervps.schemas.image import ImagePublic
+from containervps.schemas.limit_hits import LimitHits, ServerHits
 from containervps.schemas.plan import PlanPublic
 from containervps.schemas.server import ServerPublic
 from containervps.schemas.snapshot import SnapshotPublic
@@ -28,6 +29,8 @@ __all__ = [
     "ExecEnvelope",
     "Health",
     "ImageList",
+    "LimitHitsEnvelope",
+    "LimitHitsList",
     "LimitsEnvelope",
     "ListMeta",
     "MetricsEnvelope",
@@ -133,6 +136,15 @@ class ImageList(BaseModel):
 
 class LimitsEnvelope(BaseModel):
     limits: dict[str, LimitUsage] = Field(description="Each quota by resource: max and used")
+
+
+class LimitHitsEnvelope(BaseModel):
+    limit_hits: LimitHits
+
+
+class LimitHitsList(BaseModel):
+    servers: list[ServerHits]
+    meta: ListMeta
 
 
 class MetricsEnvelope(BaseModel):

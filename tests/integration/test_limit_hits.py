@@ -25,6 +25,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd
 from containervps.services.host.scratch_probes import measure_upload
+from containervps.services.metering import usage
 from containervps.services.metering.cgroups import keyed, payload
 from tests.integration.api_support import admin_headers, make_tenant, small_plan, wait_action
 
@@ -217,5 +218,12 @@ def test_each_counter_moves_when_its_limit_is_hit(
     cli = CliRunner().invoke(app, ["server", "hits", str(sid), "--json"])
     assert cli.exit_code == 0, cli.output
     assert json.loads(cli.stdout)["limit_hits"]["memory"]["oom_kills"] >= 1
+    usage.sample_all(s, lxd)  # the month's report lists servers with samples
+    cli = CliRunner().invoke(app, ["usage", "report", "--hits", "-t", str(tenant.id), "--json"])
+    assert cli.exit_code == 0, cli.output
+    (reported,) = json.loads(cli.stdout)["servers"]
+    assert reported["limit_hits"]["pids"]["max_events"] == after["pids"]["max_events"]
+    table = CliRunner().invoke(app, ["usage", "report", "--hits", "-t", str(tenant.id)])
+    assert table.exit_code == 0 and "limit hits" in table.stdout, table.output
     other = make_tenant(s, lxd, "hits-other")
     assert client.get(f"/v1/servers/{sid}/limits/hits", headers=other.headers).status_code == 404

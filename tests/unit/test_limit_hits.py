@@ -146,6 +146,12 @@ def test_logged_kills_count_since_the_server_started(tmp_path: Path) -> None:
     assert got.oom_kills == 5  # more than the subtree's 3
 
 
+def test_one_device_s_qdiscs_are_its_own() -> None:
+    one = [{k: v for k, v in q.items() if k != "dev"} for q in TC[:2]]  # tc show dev vethA
+    assert qdiscs(json.dumps(one), device="vethA") == {"vethA": one}
+    assert qdiscs("") == {}
+
+
 def test_a_stopped_server_reads_zeros_and_no_pressure(tmp_path: Path) -> None:
     (tmp_path / "unified").mkdir()
     (tmp_path / "unified" / "cgroup.procs").write_text("")

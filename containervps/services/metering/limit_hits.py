@@ -91,11 +91,12 @@ class Target:
     egress_by: str = ""  # who shapes its upload: LXD, PLATFORM or ""
 
 
-def qdiscs(text: str) -> dict[str, list[dict[str, Any]]]:
-    """``tc -s -j qdisc show`` output by device."""
+def qdiscs(text: str, *, device: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``tc -s -j qdisc show [dev DEVICE]`` output by device (tc leaves "dev" out when it
+    was asked for one)."""
     by_dev: dict[str, list[dict[str, Any]]] = {}
     for entry in json.loads(text or "[]"):
-        by_dev.setdefault(str(entry.get("dev", "")), []).append(entry)
+        by_dev.setdefault(device or str(entry.get("dev", "")), []).append(entry)
     return by_dev
 
 
@@ -107,12 +108,11 @@ def _booted() -> float:
     return time.time() - uptime
 
 
-def _tc(*device: str) -> dict[str, list[dict[str, Any]]]:
-    out = probe(
-        ["tc", "-s", "-j", "qdisc", "show", *(("dev", *device) if device else ())], timeout=30
-    )
+def _tc(device: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    command = ["tc", "-s", "-j", "qdisc", "show", *(("dev", device) if device else ())]
+    out = probe(command, timeout=30)
     try:
-        return qdiscs(out.stdout) if out.ok else {}
+        return qdiscs(out.stdout, device=device) if out.ok else {}
     except ValueError:
         return {}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import typer
 
@@ -91,9 +90,9 @@ def report(
         common.print_table(
             "limit hits since each server started",
             ["server", *hits_table.COLUMNS],
-            [(f"{sid} {name}", *hits_table.row(read[sid])) for sid, name in _names(rows, read)],
+            [
+                (f"{srv.id} {srv.name}", *hits_table.row(read[srv.id]))
+                for srv, _ in months
+                if srv.id in read
+            ],
         )
-
-
-def _names(rows: list[dict[str, Any]], read: dict[int, Any]) -> list[tuple[int, str]]:
-    return [(r["server"]["id"], r["server"]["name"]) for r in rows if r["server"]["id"] in read]

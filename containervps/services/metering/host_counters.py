@@ -19,7 +19,15 @@ from containervps.lxd import InstanceInfo, Lxd, instance_pool, storage_name
 from containervps.services.metering.cgroups import payload, read_int, subtree_sum
 from containervps.shell import run
 
-__all__ = ["Counters", "counter_growth", "host_veth", "oom_kills", "read_counters", "read_one"]
+__all__ = [
+    "Counters",
+    "counter_growth",
+    "failcnt",
+    "host_veth",
+    "oom_kills",
+    "read_counters",
+    "read_one",
+]
 
 NET = Path("/sys/class/net")
 
@@ -46,6 +54,12 @@ def oom_kills(memcg: Path) -> int:
     counts a kill only in the victim's own cgroup (a Debian server's are its services' and
     sessions'), and a count goes with its cgroup when systemd removes it: a lower bound."""
     return subtree_sum(memcg, "memory.oom_control", "oom_kill")
+
+
+def failcnt(memcg: Path) -> int:
+    """Failed charges of a memory cgroup and every cgroup below it (v1 counts one at the
+    cgroup whose limit was hit), of memory and of memory+swap."""
+    return subtree_sum(memcg, "memory.failcnt") + subtree_sum(memcg, "memory.memsw.failcnt")
 
 
 def host_veth(inst: InstanceInfo) -> str | None:
@@ -85,7 +99,7 @@ def _counters(inst: InstanceInfo, disk: int, *, root: Path) -> Counters:
         tx_bytes=read_int(veth / "rx_bytes"),
         status=inst.status,
         oom_kills=oom_kills(memcg),
-        memory_failcnt=read_int(memcg / "memory.failcnt"),
+        memory_failcnt=failcnt(memcg),
     )
 
 

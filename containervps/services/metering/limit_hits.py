@@ -175,14 +175,16 @@ def server_hits(settings: Settings, lxd: Lxd, server: Server) -> LimitHits:
 
 def all_hits(settings: Settings, lxd: Lxd, servers: Iterable[Server]) -> dict[int, LimitHits]:
     """Counters of many servers in one pass: one LXD listing, one ``tc``, one log read."""
+    by_id = {s.id: s for s in servers if s.id is not None}
+    if not by_id:
+        return {}
     instances = {(i.project, i.name): i for i in lxd.instances.everywhere()}
     host = read_host()
     return {
-        server.id: hits(
+        sid: hits(
             settings.cgroup_root,
             _target(server, instances.get((server.lxd_project, server.lxd_name))),
             host,
         )
-        for server in servers
-        if server.id is not None
+        for sid, server in by_id.items()
     }

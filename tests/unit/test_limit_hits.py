@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from containervps.cli import hits_table
 from containervps.services.metering import cgroups
 from containervps.services.metering.kernel_log import OomKill
 from containervps.services.metering.limit_hits import Host, Target, hits, qdiscs
@@ -183,3 +184,16 @@ def test_cgroup_files_parse(tmp_path: Path) -> None:
     assert cgroups.unified_root(tmp_path) is None
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     assert cgroups.unified_root(tmp_path) == tmp_path  # a cgroup v2 host
+
+
+def test_cli_rows_show_the_counters(tmp_path: Path) -> None:
+    _server_tree(tmp_path)
+    got = hits(tmp_path, _target(), _host())
+    row = dict(zip(hits_table.COLUMNS, hits_table.row(got), strict=True))
+    assert row["forks refused"] == 74 and row["oom kills"] == 3 and row["cpu wait s"] == "3.9"
+    assert row["ingress dropped/over"] == "12/340" and row["disk ios r/w"] == "140/61"
+    shown = {name: value for name, value, _ in hits_table.fields(got)}
+    assert shown["CPU throttled periods"] == "20 of 21" and shown["OOM kills"] == 3
+    stopped = hits(tmp_path / "none", _target(since=None), _host())
+    assert hits_table.row(stopped)[0] == "not running"
+    assert {n: v for n, v, _ in hits_table.fields(stopped)}["pressure cpu"] == "-"

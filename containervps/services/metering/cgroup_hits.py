@@ -29,13 +29,15 @@ UNLIMITED = 2**62  # v1 files say "no limit" with PAGE_COUNTER_MAX pages in byte
 FAILCNT_MEMSW = (
     "counted at the cgroup whose limit was hit; the plan's limit is held on memory+swap, which "
     "the kernel charges first and (since 6.14) keeps no failcnt for: hits of the plan's limit "
-    "show in limit_reached, oom_kills and pressure.memory, limits set inside the server here"
+    "show in limit_reached, oom_kills and pressure.memory; failures at limits set inside the "
+    "server count here"
 )
 FAILCNT_MEMORY = "counted at the cgroup whose limit was hit, each failed charge once"
 CPU_PINNED = (
-    "no CFS quota: a vCPU is a host core the server is pinned to (limits.cpu) with cpu.shares "
-    "per vCPU, so the kernel never throttles it; wait_usec is the time its tasks were "
-    "runnable but waited for its cores (its own threads, or neighbours pinned to them)"
+    "no CFS quota on the server: a vCPU is a host core it is pinned to (limits.cpu) with "
+    "cpu.shares per vCPU, so its plan is never throttled (nr_throttled counts quotas set "
+    "inside the server); wait_usec is the time its tasks were runnable but waited for its "
+    "cores (its own threads, or neighbours pinned to them)"
 )
 CPU_QUOTA = "throttled by the CFS quota; wait_usec is the time its tasks waited for a core"
 DISK_V1 = (

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import col, select
 
 from containervps.config import Settings
@@ -22,10 +20,8 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import InstanceInfo, Lxd, is_tenant_project
 from containervps.schemas.quota import QuotaUpdate
-from containervps.services.servers import addresses
 from containervps.services.tenancy import tenants, tokens
 from containervps.services.tenancy.tenants import default_quota
-from containervps.shell import run
 
 TEST_ENV = {
     "CONTAINERVPS_SHUTDOWN_TIMEOUT": "5",
@@ -79,30 +75,6 @@ def small_plan(name: str) -> dict[str, Any]:
         "max_processes": 100,
         "transfer_gib": 10,
     }
-
-
-def _bridge_addresses_in_use() -> set[str]:
-    """IPv4 addresses LXD holds on any instance (every project), static or leased."""
-    listing = json.loads(run(["lxc", "list", "--all-projects", "--format", "json"], what="list"))
-    used = set()
-    for inst in listing:
-        for device in (inst.get("expanded_devices") or {}).values():
-            if device.get("ipv4.address"):
-                used.add(device["ipv4.address"])
-        for nic in ((inst.get("state") or {}).get("network") or {}).values():
-            used.update(a["address"] for a in nic.get("addresses", []) if a["family"] == "inet")
-    return used
-
-
-def skip_addresses_held_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Other platform databases (the operator's, other test runs) share this host's bridge and
-    number their servers' addresses on their own: a test's servers skip theirs."""
-    held = addresses.held_by_live
-
-    def held_here_or_elsewhere(session: Any, column: Any) -> set[str]:
-        return set(held(session, column)) | _bridge_addresses_in_use()
-
-    monkeypatch.setattr(addresses, "held_by_live", held_here_or_elsewhere)
 
 
 def admin_headers(settings: Settings) -> dict[str, str]:

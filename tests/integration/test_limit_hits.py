@@ -27,13 +27,7 @@ from containervps.lxd import Lxd
 from containervps.services.host.scratch_probes import measure_upload
 from containervps.services.metering import usage
 from containervps.services.metering.cgroups import keyed, payload
-from tests.integration.api_support import (
-    admin_headers,
-    make_tenant,
-    skip_addresses_held_elsewhere,
-    small_plan,
-    wait_action,
-)
+from tests.integration.api_support import admin_headers, make_tenant, small_plan, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
 
@@ -68,11 +62,6 @@ CPU_QUOTA_HOG = (
     " && timeout 2 sh -c 'while :; do :; done'; echo burnt"
 )
 IOPS_HOG = f"dd if=/dev/zero of=/root/iops bs=4k count={DIRECT_WRITES} oflag=direct; rm /root/iops"
-
-
-@pytest.fixture(autouse=True)
-def _skip_addresses_other_databases_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    skip_addresses_held_elsewhere(monkeypatch)
 
 
 def _exec(client: TestClient, h: dict[str, str], sid: int, command: str) -> str:

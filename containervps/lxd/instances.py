@@ -28,8 +28,8 @@ def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
         config=dict(meta.get("config", {})),
         devices=dict(meta.get("devices", {})),
         profiles=tuple(meta.get("profiles", [])),
-        created_at=str(meta.get("created_at", "")),
         last_used_at=str(meta.get("last_used_at", "")),
+        created_at=str(meta.get("created_at", "")),
     )
 
 

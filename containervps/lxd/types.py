@@ -23,8 +23,8 @@ class InstanceInfo:
     config: dict[str, str]
     devices: dict[str, dict[str, str]]
     profiles: tuple[str, ...]
-    created_at: str = ""  # RFC 3339, as LXD reports it
     last_used_at: str = ""  # RFC 3339: its last start
+    created_at: str = ""  # RFC 3339, as LXD reports it
 
     def tag(self, key: str) -> str | None:
         """A ``user.containervps.<key>`` tag, if set."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from containervps.cli import common
+from containervps.cli import common, hits_table
 from containervps.cli.shared import TenantOption, find, run_here, server_json, show_after, tenant_id
 from containervps.db.models import Server
 from containervps.errors import InvalidInput
 from containervps.schemas.event import EventPublic
 from containervps.services import events
+from containervps.services.metering import limit_hits
 from containervps.services.servers import create as create_service
 from containervps.services.servers import delete as delete_service
 from containervps.services.servers import power, queries
@@ -69,6 +70,24 @@ def events_(
         f"events of server {row.id}",
         ["id", "at", "type", "severity", "message"],
         [(e.id, e.at, e.type, e.severity, e.message) for e in rows],
+    )
+
+
+@app.command("hits")
+def hits(
+    server: str, tenant: str | None = TenantOption, json_out: bool = common.JsonOption
+) -> None:
+    """Which limits the server hit since it started: the kernel's counters of enforcing its
+    slice (as GET /v1/servers/{id}/limits/hits)."""
+    row = find(server, tenant)
+    read = limit_hits.server_hits(common.settings(), common.lxd(), row)
+    if json_out:
+        common.print_json({"limit_hits": read.model_dump()})
+        return
+    common.print_table(
+        f"limit hits of server {row.id} {row.name}",
+        ["counter", "value", "where / why"],
+        hits_table.fields(read),
     )
 
 

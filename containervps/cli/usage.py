@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import typer
 
-from containervps.cli import common
-from containervps.services.metering import rollups, usage
+from containervps.cli import common, hits_table
+from containervps.services.metering import limit_hits, rollups, usage
 from containervps.services.tenancy import tenants
 
 app = typer.Typer(
@@ -47,17 +47,26 @@ def compact(json_out: bool = common.JsonOption) -> None:
 def report(
     month: str | None = typer.Option(None, help="YYYY-MM (default: this month)."),
     tenant: str | None = typer.Option(None, "--tenant", "-t", help="Tenant id or name."),
+    hits: bool = typer.Option(
+        False, "--hits", help="Also the limits each server hit since it started, read now."
+    ),
     json_out: bool = common.JsonOption,
 ) -> None:
-    """Per server: CPU seconds, network bytes and outbound transfer vs the plan's allowance."""
+    """Per server: CPU seconds, network bytes and outbound transfer vs the plan's allowance;
+    with --hits, the kernel's counters of enforcing each server's slice (read in one pass)."""
     s = common.settings()
     month = month or datetime.now(UTC).strftime("%Y-%m")
     tenant_id = tenants.resolve(s, tenant) if tenant else None
+    months = usage.monthly_usage(s, tenant_id=tenant_id, month=month)
     rows = [
         {**usage.report_row(server, totals), "tenant_id": server.tenant_id}
-        for server, totals in usage.monthly_usage(s, tenant_id=tenant_id, month=month)
+        for server, totals in months
     ]
+    read = limit_hits.all_hits(s, common.lxd(), [m[0] for m in months]) if hits else {}
     if json_out:
+        for r in rows:
+            if r["server"]["id"] in read:
+                r["limit_hits"] = read[r["server"]["id"]].model_dump()
         common.print_json({"month": month, "servers": rows})
         return
     common.print_table(
@@ -77,3 +86,13 @@ def report(
             for r in rows
         ],
     )
+    if hits:
+        common.print_table(
+            "limit hits since each server started",
+            ["server", *hits_table.COLUMNS],
+            [
+                (f"{srv.id} {srv.name}", *hits_table.row(read[srv.id]))
+                for srv, _ in months
+                if srv.id in read
+            ],
+        )

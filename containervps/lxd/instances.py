@@ -28,6 +28,7 @@ def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
         config=dict(meta.get("config", {})),
         devices=dict(meta.get("devices", {})),
         profiles=tuple(meta.get("profiles", [])),
+        last_used_at=str(meta.get("last_used_at", "")),
         created_at=str(meta.get("created_at", "")),
         location=str(meta.get("location") or ""),
     )

@@ -23,6 +23,7 @@ class InstanceInfo:
     config: dict[str, str]
     devices: dict[str, dict[str, str]]
     profiles: tuple[str, ...]
+    last_used_at: str = ""  # RFC 3339: its last start
     created_at: str = ""  # RFC 3339, as LXD reports it
     location: str = ""  # the cluster member it is on ("none" outside a cluster)
 

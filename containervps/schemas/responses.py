@@ -15,6 +15,7 @@ from containervps.schemas.firewall import FirewallPublic
 from containervps.schemas.guest import ExecResult
 from containervps.schemas.host import HostPublic
 from containervps.schemas.image import ImagePublic
+from containervps.schemas.limit_hits import LimitHits, ServerHits
 from containervps.schemas.plan import PlanPublic
 from containervps.schemas.server import ServerPublic
 from containervps.schemas.snapshot import SnapshotPublic
@@ -34,6 +35,8 @@ __all__ = [
     "HostEnvelope",
     "HostList",
     "ImageList",
+    "LimitHitsEnvelope",
+    "LimitHitsList",
     "LimitsEnvelope",
     "ListMeta",
     "MetricsEnvelope",
@@ -148,6 +151,15 @@ class ImageList(BaseModel):
 
 class LimitsEnvelope(BaseModel):
     limits: dict[str, LimitUsage] = Field(description="Each quota by resource: max and used")
+
+
+class LimitHitsEnvelope(BaseModel):
+    limit_hits: LimitHits
+
+
+class LimitHitsList(BaseModel):
+    servers: list[ServerHits]
+    meta: ListMeta
 
 
 class MetricsEnvelope(BaseModel):

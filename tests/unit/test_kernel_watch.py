@@ -34,7 +34,8 @@ def _kill(seq: int, memcg: str, task: str = "tail", task_memcg: str | None = Non
 
 def test_kernel_log_records_parse_to_kills() -> None:
     kill = parse_record(BUSYBOX_TAIL)
-    assert kill == OomKill(41950, "/lxc.payload.p_a", "/lxc.payload.p_a", "tail", 10060)
+    logged = OomKill(41950, "/lxc.payload.p_a", "/lxc.payload.p_a", "tail", 10060, 15342477885)
+    assert kill == logged
     assert kill is not None and not kill.of_init
     deb = parse_record(DEBIAN_SERVICE)
     assert deb is not None and deb.memcg == "/lxc.payload.p_d1" and deb.task == "tail"

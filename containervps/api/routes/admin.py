@@ -18,6 +18,8 @@ from containervps.schemas.quota import QuotaUpdate
 from containervps.schemas.responses import (
     CapacityEnvelope,
     EventEnvelope,
+    LimitHitsEnvelope,
+    LimitHitsList,
     PlanEnvelope,
     PlanList,
     ServerList,
@@ -28,7 +30,7 @@ from containervps.schemas.responses import (
 from containervps.schemas.tenant import TenantCreate
 from containervps.services.capacity import planner
 from containervps.services.capacity.advice import advise as advise_ratios
-from containervps.services.metering import allowance
+from containervps.services.metering import allowance, limit_hits
 from containervps.services.servers import queries
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import plans, tenants, tokens
@@ -146,6 +148,41 @@ def list_all_servers(
     )
     return {
         "servers": [server_json(s) for s in rows],
+        "meta": list_meta(page=page, per_page=per_page, total=total),
+    }
+
+
+@router.get("/servers/{server_id}/limits/hits", response_model=LimitHitsEnvelope)
+def server_limit_hits(
+    server_id: Id, _: AdminDep, settings: SettingsDep, lxd: LxdDep
+) -> dict[str, Any]:
+    """Any server's counters of the kernel enforcing its slice (as the tenant sees them)."""
+    server = queries.get_server(settings, server_id=server_id, tenant_id=None)
+    return {"limit_hits": limit_hits.server_hits(settings, lxd, server).model_dump()}
+
+
+@router.get("/limits/hits", response_model=LimitHitsList)
+def all_limit_hits(
+    _: AdminDep,
+    settings: SettingsDep,
+    lxd: LxdDep,
+    tenant_id: Id | None = None,
+    page: Page = 1,
+    per_page: PerPage = 25,
+) -> dict[str, Any]:
+    """One page of servers with their counters, read in one pass: which presses on its
+    neighbours."""
+    rows, total = queries.list_servers(settings, tenant_id=tenant_id, page=page, per_page=per_page)
+    read = limit_hits.all_hits(settings, lxd, rows)
+    return {
+        "servers": [
+            {
+                "server": {"id": s.id, "name": s.name, "tenant_id": s.tenant_id},
+                "limit_hits": read[s.id].model_dump(),
+            }
+            for s in rows
+            if s.id in read
+        ],
         "meta": list_meta(page=page, per_page=per_page, total=total),
     }
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from containervps.api.deps import SettingsDep, TenantDep
+from containervps.api.deps import LxdDep, SettingsDep, TenantDep
 from containervps.schemas.bounds import Id, Instant, Month
-from containervps.schemas.responses import MetricsEnvelope, UsageEnvelope
-from containervps.services.metering import usage
+from containervps.schemas.responses import LimitHitsEnvelope, MetricsEnvelope, UsageEnvelope
+from containervps.services.metering import limit_hits, usage
+from containervps.services.servers import queries
 
 router = APIRouter(prefix="/v1", tags=["usage"])
 
@@ -54,6 +55,17 @@ def server_metrics(
             "totals": vars(totals),
         }
     }
+
+
+@router.get("/servers/{server_id}/limits/hits", response_model=LimitHitsEnvelope)
+def server_limit_hits(
+    server_id: Id, ident: TenantDep, settings: SettingsDep, lxd: LxdDep
+) -> dict[str, Any]:
+    """The kernel's counters of enforcing the server's slice since it last started: memory
+    limit hits and OOM kills, refused forks, CPU throttling and waits, disk I/O against its
+    limits, shaping drops, and pressure stall (PSI)."""
+    server = queries.get_server(settings, server_id=server_id, tenant_id=ident.tenant_id)
+    return {"limit_hits": limit_hits.server_hits(settings, lxd, server).model_dump()}
 
 
 @router.get("/usage", response_model=UsageEnvelope)

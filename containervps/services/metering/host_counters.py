@@ -16,11 +16,19 @@ from pathlib import Path
 from containervps.config import Settings
 from containervps.errors import LxdNotFound
 from containervps.lxd import InstanceInfo, Lxd, instance_pool, storage_name
+from containervps.services.metering.cgroups import payload, read_int, subtree_sum
 from containervps.shell import run
 
-__all__ = ["Counters", "counter_growth", "read_counters", "read_one"]
+__all__ = [
+    "Counters",
+    "counter_growth",
+    "failcnt",
+    "host_veth",
+    "oom_kills",
+    "read_counters",
+    "read_one",
+]
 
-CGROUP = Path("/sys/fs/cgroup")
 NET = Path("/sys/class/net")
 
 
@@ -41,24 +49,22 @@ def counter_growth(before: float, after: float) -> float:
     return after - before if after >= before else after
 
 
-def _int(path: Path) -> int:
-    """A counter file's value; 0 when it is absent (a stopped instance has no cgroup)."""
-    with contextlib.suppress(OSError, ValueError):
-        return int(path.read_text().split()[0])
-    return 0
-
-
-def _oom_kills(memcg: Path) -> int:
+def oom_kills(memcg: Path) -> int:
     """OOM kills counted in a memory cgroup and every cgroup below it. On cgroup v1 the kernel
     counts a kill only in the victim's own cgroup (a Debian server's are its services' and
     sessions'), and a count goes with its cgroup when systemd removes it: a lower bound."""
-    total = 0
-    for directory, _, _ in os.walk(memcg):
-        with contextlib.suppress(OSError, ValueError):
-            for line in (Path(directory) / "memory.oom_control").read_text().splitlines():
-                if line.startswith("oom_kill "):
-                    total += int(line.split()[1])
-    return total
+    return subtree_sum(memcg, "memory.oom_control", "oom_kill")
+
+
+def failcnt(memcg: Path) -> int:
+    """Failed charges of a memory cgroup and every cgroup below it (v1 counts one at the
+    cgroup whose limit was hit), of memory and of memory+swap."""
+    return subtree_sum(memcg, "memory.failcnt") + subtree_sum(memcg, "memory.memsw.failcnt")
+
+
+def host_veth(inst: InstanceInfo) -> str | None:
+    """The host side of the instance's eth0 (LXD names it when the instance starts)."""
+    return inst.config.get("volatile.eth0.host_name")
 
 
 def _shared_pool_usage(settings: Settings, lxd: Lxd) -> dict[str, int]:
@@ -81,19 +87,19 @@ def _own_pool_usage(lxd: Lxd, pool: str) -> int:
     return 0
 
 
-def _counters(inst: InstanceInfo, disk: int) -> Counters:
-    cgroup = f"lxc.payload.{storage_name(inst.project, inst.name)}"
-    veth = NET / inst.config.get("volatile.eth0.host_name", "-") / "statistics"
-    memcg = CGROUP / "memory" / cgroup
+def _counters(inst: InstanceInfo, disk: int, *, root: Path) -> Counters:
+    cgroup = payload(inst.project, inst.name)
+    veth = NET / (host_veth(inst) or "-") / "statistics"
+    memcg = root / "memory" / cgroup
     return Counters(
-        cpu_seconds=_int(CGROUP / "cpuacct" / cgroup / "cpuacct.usage") / 1e9,
-        memory_bytes=_int(memcg / "memory.usage_in_bytes"),
+        cpu_seconds=read_int(root / "cpuacct" / cgroup / "cpuacct.usage") / 1e9,
+        memory_bytes=read_int(memcg / "memory.usage_in_bytes"),
         disk_bytes=disk,
-        rx_bytes=_int(veth / "tx_bytes"),  # the host side of the veth sends what it receives
-        tx_bytes=_int(veth / "rx_bytes"),
+        rx_bytes=read_int(veth / "tx_bytes"),  # the host side of the veth sends what it receives
+        tx_bytes=read_int(veth / "rx_bytes"),
         status=inst.status,
-        oom_kills=_oom_kills(memcg),
-        memory_failcnt=_int(memcg / "memory.failcnt"),
+        oom_kills=oom_kills(memcg),
+        memory_failcnt=failcnt(memcg),
     )
 
 
@@ -110,7 +116,7 @@ def read_counters(settings: Settings, lxd: Lxd) -> dict[tuple[str, str], Counter
             disk = _own_pool_usage(lxd, own)
         else:
             disk = shared.get(f"containers/{storage_name(inst.project, inst.name)}", 0)
-        result[(inst.project, inst.name)] = _counters(inst, disk)
+        result[(inst.project, inst.name)] = _counters(inst, disk, root=settings.cgroup_root)
     return result
 
 
@@ -128,4 +134,4 @@ def read_one(settings: Settings, lxd: Lxd, *, project: str, name: str) -> Counte
         disk = _shared_pool_usage(settings, lxd).get(f"containers/{storage_name(project, name)}", 0)
     else:
         disk = 0
-    return _counters(inst, disk)
+    return _counters(inst, disk, root=settings.cgroup_root)

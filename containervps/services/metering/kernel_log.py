@@ -35,6 +35,7 @@ class OomKill:
     task_memcg: str  # the victim's own cgroup, at or below ``memcg``
     task: str
     pid: int
+    usec: int = 0  # when it was logged, in microseconds since the host booted
 
     @property
     def of_init(self) -> bool:
@@ -65,6 +66,7 @@ def parse_record(record: bytes) -> OomKill | None:
         task_memcg=match["task_memcg"],
         task=match["task"],
         pid=int(match["pid"]),
+        usec=int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 0,
     )
 
 

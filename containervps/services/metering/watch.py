@@ -19,9 +19,9 @@ from sqlmodel import Session, col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Server, ServerWatch
-from containervps.lxd import storage_name
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.events import EventType, record_in
+from containervps.services.metering.cgroups import payload
 from containervps.services.metering.host_counters import Counters, counter_growth
 from containervps.services.metering.kernel_log import KernelLog, OomKill, read_oom_kills
 from containervps.services.servers.states import ServerState
@@ -41,7 +41,7 @@ class Watched:
 
 def memcg_of(server: Server) -> str:
     """The server's memory cgroup as the kernel log names it."""
-    return f"/lxc.payload.{storage_name(server.lxd_project, server.lxd_name)}"
+    return f"/{payload(server.lxd_project, server.lxd_name)}"
 
 
 def stop_detail(kills: list[OomKill]) -> str:

@@ -10,7 +10,7 @@ from containervps.lxd.cluster import ClusterObjects
 from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
-from containervps.lxd.instances import TAG_PREFIX, Instances
+from containervps.lxd.instances import TAG_PREFIX, Instances, retry_while_busy
 from containervps.lxd.names import (
     group_project,
     instance_pool,
@@ -55,6 +55,7 @@ __all__ = [
     "instance_pool",
     "is_tenant_project",
     "pool_owner",
+    "retry_while_busy",
     "storage_name",
 ]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from containervps.errors import LxdError, LxdNotFound
 from containervps.lxd.client import LxdApi
@@ -18,6 +19,7 @@ TAG_PREFIX = "user.containervps."
 IDMAP_ATTEMPTS = 3  # LXD 5.0.2 hands out an unusable map now and then (idmaps.py)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
@@ -49,6 +51,25 @@ def _state(meta: dict[str, Any]) -> InstanceState:
         net_rx_bytes=int(counters.get("bytes_received") or 0),
         net_tx_bytes=int(counters.get("bytes_sent") or 0),
     )
+
+
+# After a server stops from inside, LXD reports it Stopped while its own "stop" operation
+# still runs for a few seconds (1.8 s measured) and refuses a start, stop or delete meanwhile.
+BUSY = "is busy running a"
+
+
+def retry_while_busy(call: Callable[[], T], *, seconds: float = 30.0) -> T:
+    """``call()``, again every 0.5 s while LXD answers that another operation holds the
+    instance, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except LxdError as exc:
+            if BUSY not in str(exc) or time.monotonic() > deadline:
+                raise
+            log.info("instance busy; retried", extra={"error": str(exc)})
+            time.sleep(0.5)
 
 
 class Instances:
@@ -221,7 +242,11 @@ class Instances:
         try:
             if force and self.get(name=name, project=project).status != "Stopped":
                 try:
-                    self.set_state(name=name, project=project, action="stop", force=True)
+                    retry_while_busy(
+                        lambda: self.set_state(
+                            name=name, project=project, action="stop", force=True
+                        )
+                    )
                 except LxdNotFound:
                     raise
                 except LxdError:
@@ -229,8 +254,10 @@ class Instances:
                     # fails ("disk quota exceeded"): go on when it did stop.
                     if self.get(name=name, project=project).status != "Stopped":
                         raise
-            self.api.request(
-                "delete", f"/instances/{name}", project=project, what=f"delete instance {name}"
+            retry_while_busy(
+                lambda: self.api.request(
+                    "delete", f"/instances/{name}", project=project, what=f"delete instance {name}"
+                )
             )
         except LxdNotFound:
             return

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.models import Action, Server
 from containervps.errors import InvalidInput, LxdError
+from containervps.lxd import retry_while_busy
 from containervps.lxd.idmaps import ISOLATED, in_subuid_range
 from containervps.services.actions.commands import POWER_COMMANDS, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
@@ -19,11 +19,6 @@ from containervps.services.servers import boundaries
 from containervps.services.servers.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
-
-# After a server stops from inside, LXD reports it Stopped while its own "stop" operation
-# still runs for a few seconds (1.8 s measured) and refuses a start meanwhile.
-BUSY = "is busy running a"
-BUSY_WAIT = 30.0
 
 __all__ = ["request_power", "run"]
 
@@ -68,16 +63,7 @@ def run(job: Job) -> Action:
         )
 
     def start() -> None:
-        deadline = time.monotonic() + BUSY_WAIT
-        while True:
-            try:
-                state("start")
-                return
-            except LxdError as exc:
-                if BUSY not in str(exc) or time.monotonic() > deadline:
-                    raise
-                log.info("LXD still stopping; start retried", extra={"server": job.server_id})
-                time.sleep(0.5)
+        retry_while_busy(lambda: state("start"))
 
     info = job.lxd.instances.get(name=name, project=project)
     current = info.status

@@ -55,8 +55,10 @@ def test_lxd_down_answers_503_then_recovers(cp_settings: Settings, ready_host: L
                 assert answer.status_code == 503, (what, answer.text)
                 assert answer.json()["error"]["code"] == "service_unavailable"
             # Reads from SQLite keep working, and nothing was written for the refused calls.
+            # LXD's shutdown stops the container: the kernel watch may have seen it go off.
             listed = client.get("/v1/servers", headers=t.headers).json()["servers"]
-            assert [(s["name"], s["status"]) for s in listed] == [("before", "running")]
+            assert [s["name"] for s in listed] == ["before"]
+            assert listed[0]["status"] in {"running", "off"}, listed
         finally:
             daemons.ensure_lxd(cp_settings)
         assert client.get("/readyz").status_code == 200

@@ -1,10 +1,10 @@
 """Cluster members as hosts: record an LXD cluster member with its capacity, list, show.
 
-With no member recorded the platform runs in single-host mode, as before: nothing else reads
-this table yet. Capacity is read from LXD for the member: CPU threads and memory from
-``/1.0/resources?target=<member>``; disk from the platform's storage pool on that member
-(``/1.0/storage-pools/<pool>/resources?target=<member>``), or the member's disks when the pool
-does not exist there.
+With no member recorded the platform runs in single-host mode, as before; with members, each
+create is placed on one of them (placement.py). Capacity is read from LXD for the member: CPU
+threads and memory from ``/1.0/resources?target=<member>``; disk from the platform's storage
+pool on that member (``/1.0/storage-pools/<pool>/resources?target=<member>``), or the member's
+disks when the pool does not exist there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from containervps.lxd import Lxd
 from containervps.services.cluster.states import MemberState, check_transition, observed_state
 from containervps.services.servers.queries import validate_labels
 
-__all__ = ["get_host", "join_host", "list_hosts", "set_state"]
+__all__ = ["any_recorded", "get_host", "join_host", "list_hosts", "set_state"]
 
 MIB, GIB = 2**20, 2**30
 
@@ -67,6 +67,12 @@ def join_host(
             raise Conflict(f"host {name!r} is already recorded", details={"host": name})
         session.add(row)
     return row
+
+
+def any_recorded(settings: Settings) -> bool:
+    """Whether any member is recorded (none: single-host mode)."""
+    with session_scope(settings) as session:
+        return session.exec(select(HostMember.name).limit(1)).first() is not None
 
 
 def list_hosts(settings: Settings) -> list[HostMember]:

@@ -11,7 +11,7 @@ from containervps.db.models import Quota, Server
 from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
-from containervps.services.servers import access, addresses, disks, ssh_forwards
+from containervps.services.servers import access, addresses, disks, on_member, ssh_forwards
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import projects
@@ -43,6 +43,7 @@ def create_instance(job: Job, *, image: str) -> str:
             "tenant_id": str(server.tenant_id),
             "action_id": str(job.action_id),
         },
+        target=server.member,  # the member placement picked (None: a single host)
     )
     disks.drop_image_copies(lxd, server)
     access.install_access(lxd, server)
@@ -77,7 +78,8 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
     password_hash = job.action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)
-    return {"status": ServerState.RUNNING, "status_detail": None}
+    detail = on_member.ssh_note(server.member) if server.member else None
+    return {"status": ServerState.RUNNING, "status_detail": detail}
 
 
 _project_lock = threading.Lock()  # the first creates of a new group race to make its project

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LabelSelector",
     "ProtectionUpdate",
+    "ServerAdmin",
     "ServerCreate",
     "ServerPublic",
     "ServerRebuild",
@@ -118,3 +119,14 @@ class ServerPublic(BaseModel):
             ),
             limits=server.limits,
         )
+
+
+class ServerAdmin(ServerPublic):
+    """A server as operators see it: also the cluster member it runs on (None: one host)."""
+
+    member: str | None
+
+    @classmethod
+    def of_admin(cls, server: Server, *, ssh_host: str) -> ServerAdmin:
+        public = ServerPublic.of(server, ssh_host=ssh_host)
+        return cls(**public.model_dump(), member=server.member)

@@ -9,17 +9,18 @@ disks when the pool does not exist there.
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import HostMember, utcnow
+from containervps.db.models import HostMember, Server, utcnow
 from containervps.errors import Conflict, InvalidInput, LxdNotFound, NotFound
 from containervps.lxd import Lxd
 from containervps.services.cluster.states import MemberState, check_transition, observed_state
 from containervps.services.servers.queries import validate_labels
 
-__all__ = ["any_recorded", "get_host", "join_host", "list_hosts", "set_state"]
+__all__ = ["any_recorded", "get_host", "join_host", "list_hosts", "server_counts", "set_state"]
 
 MIB, GIB = 2**20, 2**30
 
@@ -73,6 +74,17 @@ def any_recorded(settings: Settings) -> bool:
     """Whether any member is recorded (none: single-host mode)."""
     with session_scope(settings) as session:
         return session.exec(select(HostMember.name).limit(1)).first() is not None
+
+
+def server_counts(settings: Settings) -> dict[str, int]:
+    """Live servers placed on each member (members holding none are left out)."""
+    with session_scope(settings) as session:
+        rows = session.exec(
+            select(Server.member, func.count(col(Server.id)))
+            .where(col(Server.member).is_not(None), col(Server.deleted_at).is_(None))
+            .group_by(col(Server.member))
+        ).all()
+    return {str(member): int(count) for member, count in rows}
 
 
 def list_hosts(settings: Settings) -> list[HostMember]:

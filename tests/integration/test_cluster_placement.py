@@ -34,6 +34,8 @@ from containervps.services.cluster.dev import DevCluster
 from containervps.services.cluster.states import MemberState
 from containervps.services.images.service import ImageService
 from containervps.services.servers.create import create_server
+from containervps.services.servers.delete import request_delete
+from containervps.services.servers.power import request_power
 from containervps.services.tenancy import plans, tenants
 
 MEMBERS = ("member1", "member2", "member3")
@@ -185,9 +187,23 @@ def test_creates_spread_by_score_and_skip_draining_and_full_members(
     members.set_state(settings, name="member1", state=MemberState.ONLINE)
     third_big = _create(settings, lxd, tenant_id=tid, name="big3", plan=big)
     assert third_big.member == "member1"
-    counts = Counter(s.member for s in _live(settings))
-    assert counts == {m: 4 for m in MEMBERS}
-    print(f"servers per member: {dict(counts)}")
+    counts = members.server_counts(settings)  # what `host show` prints
+    assert counts == Counter(s.member for s in _live(settings)) == {m: 4 for m in MEMBERS}
+    print(f"servers per member: {counts}")
+
+    # Power and delete run on the member too (LXD routes by the instance's location).
+    assert placed[1].id is not None and third_big.id is not None
+    for action in (
+        request_power(settings, tenant_id=tid, server_id=placed[1].id, command="reboot"),
+        request_delete(settings, tenant_id=tid, server_id=third_big.id),
+    ):
+        assert action.action.id is not None
+        done = run_action(settings, action.action.id, lxd=lxd)
+        assert done.status == "success", done.error_message
+    inst = lxd.instances.get(name=placed[1].lxd_name, project=placed[1].lxd_project)
+    assert inst.status == "Running" and inst.location == "member2"
+    assert not lxd.instances.exists(name=third_big.lxd_name, project=third_big.lxd_project)
+    assert members.server_counts(settings)["member1"] == 3
 
 
 def _live(settings: Settings) -> list[Server]:

@@ -36,6 +36,7 @@ from containervps.services.images.service import ImageService
 from containervps.services.servers.create import create_server
 from containervps.services.servers.delete import request_delete
 from containervps.services.servers.power import request_power
+from containervps.services.servers.resize import request_resize
 from containervps.services.tenancy import plans, tenants
 
 MEMBERS = ("member1", "member2", "member3")
@@ -191,10 +192,13 @@ def test_creates_spread_by_score_and_skip_draining_and_full_members(
     assert counts == Counter(s.member for s in _live(settings)) == {m: 4 for m in MEMBERS}
     print(f"servers per member: {counts}")
 
-    # Power and delete run on the member too (LXD routes by the instance's location).
-    assert placed[1].id is not None and third_big.id is not None
+    # Power, resize and delete run on the member too (LXD routes by the instance's location);
+    # the resize is admitted against its member's room.
+    assert placed[1].id is not None and placed[2].id is not None and third_big.id is not None
+    grown = _plan(settings, memory_mib=128)
     for action in (
         request_power(settings, tenant_id=tid, server_id=placed[1].id, command="reboot"),
+        request_resize(settings, lxd, tenant_id=tid, server_id=placed[2].id, plan=grown),
         request_delete(settings, tenant_id=tid, server_id=third_big.id),
     ):
         assert action.action.id is not None
@@ -202,6 +206,8 @@ def test_creates_spread_by_score_and_skip_draining_and_full_members(
         assert done.status == "success", done.error_message
     inst = lxd.instances.get(name=placed[1].lxd_name, project=placed[1].lxd_project)
     assert inst.status == "Running" and inst.location == "member2"
+    resized = lxd.instances.get(name=placed[2].lxd_name, project=placed[2].lxd_project)
+    assert resized.location == "member3" and resized.config["limits.memory"] == "128MiB"
     assert not lxd.instances.exists(name=third_big.lxd_name, project=third_big.lxd_project)
     assert members.server_counts(settings)["member1"] == 3
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,11 +16,15 @@ from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import HostMember, Quota, Server
 from containervps.errors import ResourceUnavailable
+from containervps.lxd import Lxd
+from containervps.schemas.plan import PlanCreate
+from containervps.services.actions import store
 from containervps.services.cluster import members, placement
 from containervps.services.cluster.placement import Candidate
 from containervps.services.cluster.states import MemberState
-from containervps.services.tenancy import tokens
-from tests.unit.fakes import create, make_tenant
+from containervps.services.servers.resize import request_resize
+from containervps.services.tenancy import plans, tokens
+from tests.unit.fakes import FakeLxd, create, make_tenant
 
 NANO_MIB, NANO_GIB = 256, 2  # the seeded nano plan's memory and disk
 
@@ -155,6 +160,47 @@ def test_concurrent_creates_never_overfill_a_member(db: Settings) -> None:
         t.join()
     assert Counter(outcomes) == {"ok": 6, "full": 6}
     assert Counter(s.member for s in _placed(db)) == {"member1": 2, "member2": 2, "member3": 2}
+
+
+def _plan(s: Settings, name: str, memory_mib: int) -> str:
+    plans.create_plan(
+        s,
+        PlanCreate(
+            name=name,
+            vcpus=1,
+            memory_mib=memory_mib,
+            disk_gib=NANO_GIB,
+            disk_read_iops=100,
+            disk_write_iops=50,
+            net_ingress_mbit=10,
+            net_egress_mbit=10,
+            max_processes=100,
+            transfer_gib=10,
+        ),
+    )
+    return name
+
+
+def test_a_resize_is_admitted_against_its_members_room(db: Settings) -> None:
+    _members(db, memory_mib=2 * NANO_MIB)
+    tenant_id = make_tenant(db)
+    accepted = create(db, tenant_id, "a")
+    store.finish(db, accepted.action.id or 0, server_update={"status": "running"})
+    server_id, lxd = accepted.server.id or 0, cast(Lxd, FakeLxd())
+    assert accepted.server.member == "member1"
+    with pytest.raises(ResourceUnavailable) as full:
+        big = _plan(db, "big", 768)
+        request_resize(db, lxd, tenant_id=tenant_id, server_id=server_id, plan=big)
+    assert full.value.details == {
+        "resource": "memory_mib",
+        "free": NANO_MIB,
+        "requested": 512,
+        "member": "member1",
+    }
+    request_resize(db, lxd, tenant_id=tenant_id, server_id=server_id, plan=_plan(db, "fits", 512))
+    (resized,) = _placed(db)
+    assert resized.plan == "fits" and resized.memory_mib == 512
+    assert resized.limits["net_egress"]["enforced"] is False
 
 
 def test_admins_see_the_member_on_servers_and_the_count_on_hosts(app_env: Settings) -> None:

@@ -31,7 +31,7 @@ from containervps.schemas.quota import Usage
 from containervps.services.capacity import admission
 from containervps.services.cluster.states import MemberState
 
-__all__ = ["Candidate", "choose", "member_capacity", "place"]
+__all__ = ["Candidate", "admit_on_member", "choose", "member_capacity", "place"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,35 @@ def _judge(
         disk_gib_free=capacity.disk_gib - used.disk_gib - want.disk_gib,
         servers=used.servers,
     )
+
+
+def admit_on_member(
+    session: Session,
+    settings: Settings,
+    *,
+    member: str,
+    want: Usage,
+    want_iops: admission.Iops = admission.Iops(),
+) -> None:
+    """Refuse ``want`` more on ``member`` past what it may sell (a resize of a server placed
+    there; a shrink always fits). A member no longer recorded is not checked."""
+    row = session.get(HostMember, member)
+    if row is None:
+        return
+    short = admission.host_shortfall(
+        member_capacity(settings, row),
+        used=admission.usage(session, member=member),
+        held=admission.iops_held(session, member=member),
+        want=want,
+        want_iops=want_iops,
+    )
+    if short is not None:
+        raise ResourceUnavailable(
+            f"host member {member} is full: {short.what} free {short.free}, "
+            f"requested {short.requested}",
+            details={**short.details(), "member": member},
+            resolution="try a smaller plan; the operator can move the server to another member",
+        )
 
 
 def choose(candidates: list[Candidate]) -> Candidate | None:

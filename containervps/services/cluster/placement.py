@@ -58,6 +58,22 @@ def member_capacity(settings: Settings, member: HostMember) -> admission.HostCap
     )
 
 
+def _fit(
+    session: Session,
+    settings: Settings,
+    member: HostMember,
+    *,
+    want: Usage,
+    want_iops: admission.Iops,
+) -> tuple[admission.HostCapacity, Usage, admission.Shortfall | None]:
+    """The member's capacity, what its servers use, and what ``want`` would lack there."""
+    capacity = member_capacity(settings, member)
+    used = admission.usage(session, member=member.name)
+    held = admission.iops_held(session, member=member.name)
+    short = admission.host_shortfall(capacity, used=used, held=held, want=want, want_iops=want_iops)
+    return capacity, used, short
+
+
 def _judge(
     session: Session,
     settings: Settings,
@@ -69,10 +85,7 @@ def _judge(
     """The member as a candidate, or why it is skipped."""
     if not MemberState(member.state).admits:
         return {"reason": member.state}
-    capacity = member_capacity(settings, member)
-    used = admission.usage(session, member=member.name)
-    held = admission.iops_held(session, member=member.name)
-    short = admission.host_shortfall(capacity, used=used, held=held, want=want, want_iops=want_iops)
+    capacity, used, short = _fit(session, settings, member, want=want, want_iops=want_iops)
     if short is not None:
         return {"reason": short.what, **short.details()}
     return Candidate(
@@ -96,13 +109,7 @@ def admit_on_member(
     row = session.get(HostMember, member)
     if row is None:
         return
-    short = admission.host_shortfall(
-        member_capacity(settings, row),
-        used=admission.usage(session, member=member),
-        held=admission.iops_held(session, member=member),
-        want=want,
-        want_iops=want_iops,
-    )
+    _, _, short = _fit(session, settings, row, want=want, want_iops=want_iops)
     if short is not None:
         raise ResourceUnavailable(
             f"host member {member} is full: {short.what} free {short.free}, "

@@ -75,6 +75,7 @@ class SshAccess(BaseModel):
     host: str
     port: int | None
     user: str = "root"
+    reason: str | None = None  # why there is no port (a server on a cluster member)
 
 
 class Protection(BaseModel):
@@ -100,7 +101,7 @@ class ServerPublic(BaseModel):
     limits: dict[str, dict[str, Any]]
 
     @classmethod
-    def of(cls, server: Server, *, ssh_host: str) -> ServerPublic:
+    def of(cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None) -> ServerPublic:
         assert server.id is not None
         return cls(
             id=server.id,
@@ -113,7 +114,7 @@ class ServerPublic(BaseModel):
             image=server.image,
             labels=server.labels,
             public_net=PublicNet(ipv4=server.ipv4),
-            ssh=SshAccess(host=ssh_host, port=server.ssh_port),
+            ssh=SshAccess(host=ssh_host, port=server.ssh_port, reason=ssh_reason),
             protection=Protection(
                 delete=server.delete_protection, rebuild=server.rebuild_protection
             ),
@@ -127,6 +128,8 @@ class ServerAdmin(ServerPublic):
     member: str | None
 
     @classmethod
-    def of_admin(cls, server: Server, *, ssh_host: str) -> ServerAdmin:
-        public = ServerPublic.of(server, ssh_host=ssh_host)
+    def of_admin(
+        cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None
+    ) -> ServerAdmin:
+        public = ServerPublic.of(server, ssh_host=ssh_host, ssh_reason=ssh_reason)
         return cls(**public.model_dump(), member=server.member)

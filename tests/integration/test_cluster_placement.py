@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from containervps.api.render import server_json
 from containervps.config import Settings
 from containervps.db import migrate
 from containervps.db.engine import session_scope
@@ -154,7 +155,8 @@ def test_creates_spread_by_score_and_skip_draining_and_full_members(
         inst = lxd.instances.get(name=server.lxd_name, project=server.lxd_project)
         assert inst.location == server.member and inst.status == "Running"
         assert server.status == "running" and server.ssh_port is None
-        assert server.status_detail and f"cluster member {server.member}" in server.status_detail
+        ssh = server_json(server)["ssh"]  # as tenants see it: no port, and why
+        assert ssh["port"] is None and f"cluster member {server.member}" in ssh["reason"]
         egress = server.limits["net_egress"]
         assert egress["enforced"] is False and server.member in egress["reason"]
     project = lxd.host.get_project(placed[0].lxd_project)

@@ -219,4 +219,6 @@ def test_admins_see_the_member_on_servers_and_the_count_on_hosts(app_env: Settin
     # the tenant's own view has no member
     _, tenant_secret = tokens.create_token(app_env, name="t", tenant_id=tenant_id)
     mine = client.get("/v1/servers", headers={"Authorization": f"Bearer {tenant_secret}"})
-    assert "member" not in mine.json()["servers"][0]
+    (own,) = mine.json()["servers"]
+    assert "member" not in own
+    assert own["ssh"]["port"] is None and "cluster member member1" in own["ssh"]["reason"]

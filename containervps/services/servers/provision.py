@@ -11,7 +11,7 @@ from containervps.db.models import Quota, Server
 from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
-from containervps.services.servers import access, addresses, disks, on_member, ssh_forwards
+from containervps.services.servers import access, addresses, disks, ssh_forwards
 from containervps.services.servers.limits import instance_limits
 from containervps.services.servers.states import ServerState
 from containervps.services.tenancy import projects
@@ -78,8 +78,7 @@ def bring_up(job: Job, *, status: str) -> dict[str, Any]:
     password_hash = job.action.params.get(PASSWORD_HASH)
     if password_hash:
         access.set_root_password(lxd, server, password_hash)
-    detail = on_member.ssh_note(server.member) if server.member else None
-    return {"status": ServerState.RUNNING, "status_detail": detail}
+    return {"status": ServerState.RUNNING, "status_detail": None}
 
 
 _project_lock = threading.Lock()  # the first creates of a new group race to make its project

@@ -3,6 +3,7 @@ race-free reservation, and what admins see (the real cluster: test_cluster_place
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from typing import cast
@@ -10,8 +11,10 @@ from typing import cast
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
 from containervps.api.app import create_app
+from containervps.cli import app as cli_app
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import HostMember, Quota, Server
@@ -222,3 +225,11 @@ def test_admins_see_the_member_on_servers_and_the_count_on_hosts(app_env: Settin
     (own,) = mine.json()["servers"]
     assert "member" not in own
     assert own["ssh"]["port"] is None and "cluster member member1" in own["ssh"]["reason"]
+    # the CLI: a member column in `server list`, the count in `host show`
+    runner = CliRunner()
+    (listed,) = json.loads(runner.invoke(cli_app, ["server", "list", "--all", "--json"]).stdout)
+    assert listed["member"] == "member1"
+    table = runner.invoke(cli_app, ["server", "list", "--all"]).stdout
+    assert "member" in table and "member1" in table
+    shown = json.loads(runner.invoke(cli_app, ["host", "show", "member1", "--json"]).stdout)
+    assert shown["servers"] == 1

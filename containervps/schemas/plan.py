@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PLAN_NUMBERS", "PlanBase", "PlanCreate", "PlanPublic"]
 
+MbPerS = Annotated[int, Between(1, 10**5)]  # disk bandwidth, MB/s; 100 GB/s at most
+
 
 class PlanBase(SQLModel):
     """Maxima are past any one host and inside what LXD's limits.* and device keys parse."""
@@ -27,8 +29,8 @@ class PlanBase(SQLModel):
     disk_read_iops: Annotated[int, Between(1, 10**6)]
     disk_write_iops: Annotated[int, Between(1, 10**6)]
     # Bandwidth in MB/s (10**6 bytes), on top of IOPS: large operations pass an IOPS cap fast.
-    disk_read_mb_s: Annotated[int, Between(1, 10**5)]  # 100 GB/s
-    disk_write_mb_s: Annotated[int, Between(1, 10**5)]
+    disk_read_mb_s: MbPerS
+    disk_write_mb_s: MbPerS
     net_ingress_mbit: Annotated[int, Between(1, 10**6)]  # 1 Tbit/s
     net_egress_mbit: Annotated[int, Between(1, 10**6)]
     max_processes: Annotated[int, Between(1, 2**22)]  # the kernel's PID_MAX_LIMIT
@@ -48,8 +50,8 @@ MB_S_PER_IOPS = 0.1
 class PlanCreate(PlanBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    disk_read_mb_s: Annotated[int, Between(1, 10**5)] | None = None  # type: ignore[assignment]
-    disk_write_mb_s: Annotated[int, Between(1, 10**5)] | None = None  # type: ignore[assignment]
+    disk_read_mb_s: MbPerS | None = None  # type: ignore[assignment]
+    disk_write_mb_s: MbPerS | None = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _default_bandwidth(self) -> PlanCreate:

@@ -9,7 +9,7 @@ does not exist there.
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
@@ -75,20 +75,22 @@ def list_hosts(settings: Settings) -> list[HostMember]:
         return list(session.exec(select(HostMember).order_by(col(HostMember.name))).all())
 
 
+def _recorded(session: Session, name: str) -> HostMember:
+    row = session.get(HostMember, name)
+    if row is None:
+        raise NotFound(f"host {name!r} not found", details={"host": name})
+    return row
+
+
 def get_host(settings: Settings, name: str) -> HostMember:
     with session_scope(settings) as session:
-        row = session.get(HostMember, name)
-        if row is None:
-            raise NotFound(f"host {name!r} not found", details={"host": name})
-        return row
+        return _recorded(session, name)
 
 
 def set_state(settings: Settings, *, name: str, state: MemberState) -> HostMember:
     """Move a recorded member to ``state`` if the state machine allows it."""
     with session_scope(settings, immediate=True) as session:
-        row = session.get(HostMember, name)
-        if row is None:
-            raise NotFound(f"host {name!r} not found", details={"host": name})
+        row = _recorded(session, name)
         check_transition(name, current=MemberState(row.state), new=state)
         row.state = state.value
         row.updated_at = utcnow()

@@ -63,10 +63,11 @@ def filter_servers(session: Session) -> list[FilterServer]:
         ).all()
     )
     firewalls = list(session.exec(select(Firewall).order_by(col(Firewall.id))).all())
+    rules_of = {fw.id: fw.rules for fw in firewalls}
     rules: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for fw in firewalls:
-        for server_id in applied([fw], servers)[fw.id or 0]:
-            rules[server_id] += fw.rules
+    for fw_id, server_ids in applied(firewalls, servers).items():
+        for server_id in server_ids:
+            rules[server_id] += rules_of[fw_id]
     return [
         FilterServer(
             id=s.id or 0,

@@ -110,7 +110,7 @@ def check(json_out: bool = common.JsonOption) -> None:
 def _print_hosts(rows: list[HostPublic]) -> None:
     common.print_table(
         "hosts",
-        ["name", "url", "state", "CPUs", "memory MiB", "disk GiB", "labels"],
+        ["name", "url", "state", "CPUs", "memory MiB", "disk GiB", "servers", "labels"],
         [
             (
                 h.name,
@@ -119,6 +119,7 @@ def _print_hosts(rows: list[HostPublic]) -> None:
                 h.cpu,
                 h.memory_mib,
                 h.disk_gib,
+                h.servers,
                 ",".join(f"{k}={v}" for k, v in h.labels.items()),
             )
             for h in rows
@@ -146,7 +147,11 @@ def join(
 @app.command("list")
 def list_hosts(json_out: bool = common.JsonOption) -> None:
     """Recorded cluster members (none: single-host mode)."""
-    rows = [HostPublic.of(h) for h in members.list_hosts(common.settings())]
+    counts = members.server_counts(common.settings())
+    rows = [
+        HostPublic.of(h, servers=counts.get(h.name, 0))
+        for h in members.list_hosts(common.settings())
+    ]
     if json_out:
         common.print_json([r.model_dump() for r in rows])
         return
@@ -156,7 +161,8 @@ def list_hosts(json_out: bool = common.JsonOption) -> None:
 @app.command("show")
 def show(name: str, json_out: bool = common.JsonOption) -> None:
     """One recorded cluster member."""
-    row = HostPublic.of(members.get_host(common.settings(), name))
+    servers = members.server_counts(common.settings()).get(name, 0)
+    row = HostPublic.of(members.get_host(common.settings(), name), servers=servers)
     if json_out:
         common.print_json(row.model_dump())
         return

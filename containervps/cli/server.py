@@ -45,8 +45,11 @@ def list_(
         return
     common.print_table(
         "servers",
-        ["id", "tenant", "name", "status", "plan", "image", "ipv4", "created"],
-        [(r.id, r.tenant_id, r.name, r.status, r.plan, r.image, r.ipv4, r.created_at) for r in out],
+        ["id", "tenant", "name", "status", "plan", "image", "ipv4", "member", "created"],
+        [
+            (r.id, r.tenant_id, r.name, r.status, r.plan, r.image, r.ipv4, r.member, r.created_at)
+            for r in out
+        ],
     )
 
 

@@ -148,6 +148,8 @@ class Server(SQLModel, table=True):
     ssh_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     delete_protection: bool = False
     rebuild_protection: bool = False
+    # The LXD cluster member it was placed on (services/cluster/placement.py); None: one host.
+    member: str | None = Field(default=None, max_length=63, index=True)
 
 
 class Firewall(SQLModel, table=True):

@@ -30,11 +30,12 @@ class HostPublic(BaseModel):
     cpu: int  # CPU threads
     memory_mib: int
     disk_gib: int
+    servers: int  # live servers placed on it
     created: str | None
     updated: str | None
 
     @classmethod
-    def of(cls, row: HostMember) -> HostPublic:
+    def of(cls, row: HostMember, *, servers: int = 0) -> HostPublic:
         return cls(
             name=row.name,
             url=row.url,
@@ -43,6 +44,7 @@ class HostPublic(BaseModel):
             cpu=row.cpu,
             memory_mib=row.memory_mib,
             disk_gib=row.disk_gib,
+            servers=servers,
             created=timestamp(row.created_at),
             updated=timestamp(row.updated_at),
         )

@@ -17,7 +17,7 @@ from containervps.schemas.host import HostPublic
 from containervps.schemas.image import ImagePublic
 from containervps.schemas.limit_hits import LimitHits, ServerHits
 from containervps.schemas.plan import PlanPublic
-from containervps.schemas.server import ServerPublic
+from containervps.schemas.server import ServerAdmin, ServerPublic
 from containervps.schemas.snapshot import SnapshotPublic
 from containervps.schemas.tenant import TenantPublic
 from containervps.schemas.usage import LimitUsage, MetricsPublic, MonthlyUsage
@@ -26,6 +26,7 @@ __all__ = [
     "ActionEnvelope",
     "ActionList",
     "ActionWithPassword",
+    "AdminServerList",
     "CapacityEnvelope",
     "EventList",
     "ExecEnvelope",
@@ -69,6 +70,11 @@ class ServerEnvelope(BaseModel):
 
 class ServerList(BaseModel):
     servers: list[ServerPublic]
+    meta: ListMeta
+
+
+class AdminServerList(BaseModel):
+    servers: list[ServerAdmin]
     meta: ListMeta
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LabelSelector",
     "ProtectionUpdate",
+    "ServerAdmin",
     "ServerCreate",
     "ServerPublic",
     "ServerRebuild",
@@ -82,6 +83,7 @@ class SshAccess(BaseModel):
     host: str
     port: int | None
     user: str = "root"
+    reason: str | None = None  # why there is no port (a server on a cluster member)
 
 
 class Protection(BaseModel):
@@ -107,7 +109,7 @@ class ServerPublic(BaseModel):
     limits: dict[str, dict[str, Any]]
 
     @classmethod
-    def of(cls, server: Server, *, ssh_host: str) -> ServerPublic:
+    def of(cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None) -> ServerPublic:
         assert server.id is not None
         return cls(
             id=server.id,
@@ -120,9 +122,22 @@ class ServerPublic(BaseModel):
             image=server.image,
             labels=server.labels,
             public_net=PublicNet(ipv4=server.ipv4, ipv6=server.ipv6),
-            ssh=SshAccess(host=ssh_host, port=server.ssh_port),
+            ssh=SshAccess(host=ssh_host, port=server.ssh_port, reason=ssh_reason),
             protection=Protection(
                 delete=server.delete_protection, rebuild=server.rebuild_protection
             ),
             limits=server.limits,
         )
+
+
+class ServerAdmin(ServerPublic):
+    """A server as operators see it: also the cluster member it runs on (None: one host)."""
+
+    member: str | None
+
+    @classmethod
+    def of_admin(
+        cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None
+    ) -> ServerAdmin:
+        public = ServerPublic.of(server, ssh_host=ssh_host, ssh_reason=ssh_reason)
+        return cls(**public.model_dump(), member=server.member)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 
 from containervps.api.deps import AdminDep, LxdDep, SettingsDep
 from containervps.api.openapi import errors
-from containervps.api.render import list_meta, server_json
+from containervps.api.render import admin_server_json, list_meta
 from containervps.schemas.access import TokenCreate, TokenPublic
 from containervps.schemas.bounds import Id, Name, Page, PerPage
 from containervps.schemas.capacity import CapacityPublic
@@ -16,13 +16,13 @@ from containervps.schemas.event import EventPublic, Unthrottle
 from containervps.schemas.plan import PlanCreate, PlanPublic
 from containervps.schemas.quota import QuotaUpdate
 from containervps.schemas.responses import (
+    AdminServerList,
     CapacityEnvelope,
     EventEnvelope,
     LimitHitsEnvelope,
     LimitHitsList,
     PlanEnvelope,
     PlanList,
-    ServerList,
     TenantEnvelope,
     TenantList,
     TokenEnvelope,
@@ -134,7 +134,7 @@ def unretire_plan(
     return {"plan": PlanPublic.of(plans.unretire_plan(settings, name=name)).model_dump()}
 
 
-@router.get("/servers", response_model=ServerList)
+@router.get("/servers", response_model=AdminServerList)
 def list_all_servers(
     _: AdminDep,
     settings: SettingsDep,
@@ -147,7 +147,7 @@ def list_all_servers(
         settings, tenant_id=tenant_id, status=status, page=page, per_page=per_page
     )
     return {
-        "servers": [server_json(s) for s in rows],
+        "servers": [admin_server_json(s) for s in rows],
         "meta": list_meta(page=page, per_page=per_page, total=total),
     }
 

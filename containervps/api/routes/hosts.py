@@ -19,12 +19,16 @@ router = APIRouter(prefix="/v1/admin/hosts", tags=["admin"])
 @router.get("", response_model=HostList)
 def list_hosts(_: AdminDep, settings: SettingsDep) -> dict[str, Any]:
     """Every recorded cluster member (none: the platform runs on one host)."""
-    return {"hosts": [HostPublic.of(h).model_dump() for h in members.list_hosts(settings)]}
+    counts = members.server_counts(settings)
+    rows = members.list_hosts(settings)
+    return {"hosts": [HostPublic.of(h, servers=counts.get(h.name, 0)).model_dump() for h in rows]}
 
 
 @router.get("/{name}", response_model=HostEnvelope, responses=errors(404))
 def get_host(name: Name, _: AdminDep, settings: SettingsDep) -> dict[str, Any]:
-    return {"host": HostPublic.of(members.get_host(settings, name)).model_dump()}
+    row = members.get_host(settings, name)
+    servers = members.server_counts(settings).get(name, 0)
+    return {"host": HostPublic.of(row, servers=servers).model_dump()}
 
 
 @router.post("", status_code=201, response_model=HostEnvelope, responses=errors(404, 409))

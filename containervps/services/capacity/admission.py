@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -23,8 +23,12 @@ from containervps.services.capacity import disk_probe
 __all__ = [
     "HostCapacity",
     "Iops",
+    "Shortfall",
     "admit",
+    "admit_host",
+    "admit_quota",
     "host_capacity",
+    "host_shortfall",
     "iops_held",
     "mem_total_mib",
     "pool_disk_dir",
@@ -71,10 +75,16 @@ def reservation(plan: Plan | Server, *, servers: int = 1) -> Usage:
     return Usage(servers, plan.vcpus, plan.memory_mib, plan.disk_gib, processes)
 
 
-def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
-    """Resources held by live servers and their snapshots (all tenants when ``tenant_id`` is
-    None)."""
+def _live(member: str | None) -> ColumnElement[bool]:
+    """Live servers (of one cluster member when given)."""
     live = col(Server.deleted_at).is_(None)
+    return live if member is None else and_(live, col(Server.member) == member)
+
+
+def usage(session: Session, *, tenant_id: int | None = None, member: str | None = None) -> Usage:
+    """Resources held by live servers and their snapshots (all tenants when ``tenant_id`` is
+    None; only servers placed on cluster member ``member`` when given)."""
+    live = _live(member)
     servers = sa_select(
         func.count(col(Server.id)),
         func.coalesce(func.sum(Server.vcpus), 0),
@@ -96,13 +106,14 @@ def usage(session: Session, *, tenant_id: int | None = None) -> Usage:
     )
 
 
-def iops_held(session: Session) -> Iops:
-    """Disk IOPS sold to live servers (from the limits each one holds)."""
+def iops_held(session: Session, *, member: str | None = None) -> Iops:
+    """Disk IOPS sold to live servers (from the limits each one holds), of one cluster member
+    when ``member`` is given."""
     read, write = (
         func.coalesce(func.sum(func.json_extract(Server.limits, f"$.{key}.value")), 0)
         for key in ("disk_read_iops", "disk_write_iops")
     )
-    row = session.execute(sa_select(read, write).where(col(Server.deleted_at).is_(None))).one()
+    row = session.execute(sa_select(read, write).where(_live(member))).one()
     return Iops(int(row[0]), int(row[1]))
 
 
@@ -160,6 +171,57 @@ def host_capacity(settings: Settings, lxd: Lxd) -> HostCapacity:
     return capacity
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """A sold resource a request does not fit in: what is free of it and what was asked."""
+
+    resource: str
+    free: int
+    requested: int
+    direction: str = ""  # "read" or "write" for disk_iops
+
+    @property
+    def what(self) -> str:
+        return f"{self.resource} ({self.direction})" if self.direction else self.resource
+
+    def details(self) -> dict[str, str | int]:
+        extra = {"direction": self.direction} if self.direction else {}
+        return {"resource": self.resource, **extra, "free": self.free, "requested": self.requested}
+
+
+def host_shortfall(
+    capacity: HostCapacity, *, used: Usage, held: Iops, want: Usage, want_iops: Iops = Iops()
+) -> Shortfall | None:
+    """The first sold resource of ``capacity`` that ``want`` more does not fit in, given what
+    ``used`` and ``held`` already take (None: it fits). A shrink always fits."""
+    checks: list[tuple[str, str, int, int | None, int]] = [
+        (name, "", amount, getattr(capacity, name, None), getattr(want, name))
+        for name, amount in used.items()
+    ]
+    checks += [
+        ("disk_iops", "read", held.read, capacity.disk_read_iops, want_iops.read),
+        ("disk_iops", "write", held.write, capacity.disk_write_iops, want_iops.write),
+    ]
+    for name, direction, amount, limit, asked in checks:
+        after = amount + asked
+        if limit is not None and after > limit and after > amount:
+            return Shortfall(name, limit - amount, asked, direction)
+    return None
+
+
+def admit_quota(session: Session, *, tenant_id: int, quota: Quota, want: Usage) -> None:
+    """Refuse ``want`` more past the tenant's quota (a shrink is never refused)."""
+    mine = usage(session, tenant_id=tenant_id)
+    for name, used in mine.items():
+        limit, after = getattr(quota, f"max_{name}"), used + getattr(want, name)
+        if after > limit and after > used:
+            raise ResourceLimitExceeded(
+                f"quota exceeded: {name} would be {after}, the limit is {limit}",
+                details={"limit": name, "max": limit, "used": used, "requested": after - used},
+                resolution="delete a server, pick a smaller plan or ask for a higher quota",
+            )
+
+
 def admit(
     session: Session,
     *,
@@ -174,36 +236,20 @@ def admit(
 
     Call inside a BEGIN IMMEDIATE transaction so that concurrent admissions serialise.
     """
-    mine = usage(session, tenant_id=tenant_id)
-    for name, used in mine.items():
-        limit, after = getattr(quota, f"max_{name}"), used + getattr(want, name)
-        if after > limit and after > used:
-            raise ResourceLimitExceeded(
-                f"quota exceeded: {name} would be {after}, the limit is {limit}",
-                details={"limit": name, "max": limit, "used": used, "requested": after - used},
-                resolution="delete a server, pick a smaller plan or ask for a higher quota",
-            )
-    held = iops_held(session)
-    checks: list[tuple[str, dict[str, str], int, int | None, int]] = [
-        (name, {}, used, getattr(capacity, name, None), getattr(want, name))
-        for name, used in usage(session).items()
-    ]
-    checks += [
-        ("disk_iops", {"direction": "read"}, held.read, capacity.disk_read_iops, want_iops.read),
-        (
-            "disk_iops",
-            {"direction": "write"},
-            held.write,
-            capacity.disk_write_iops,
-            want_iops.write,
-        ),
-    ]
-    for name, extra, used, limit, asked in checks:
-        after = used + asked
-        if limit is not None and after > limit and after > used:
-            what = f"{name} ({extra['direction']})" if extra else name
-            raise ResourceUnavailable(
-                f"host capacity exhausted: {what} free {limit - used}, requested {asked}",
-                details={"resource": name, **extra, "free": limit - used, "requested": asked},
-                resolution="try a smaller plan or later; the operator can add capacity",
-            )
+    admit_quota(session, tenant_id=tenant_id, quota=quota, want=want)
+    admit_host(session, capacity=capacity, want=want, want_iops=want_iops)
+
+
+def admit_host(
+    session: Session, *, capacity: HostCapacity, want: Usage, want_iops: Iops = Iops()
+) -> None:
+    """Refuse ``want`` more past what the host may sell (every live server counts)."""
+    short = host_shortfall(
+        capacity, used=usage(session), held=iops_held(session), want=want, want_iops=want_iops
+    )
+    if short is not None:
+        raise ResourceUnavailable(
+            f"host capacity exhausted: {short.what} free {short.free}, requested {short.requested}",
+            details=short.details(),
+            resolution="try a smaller plan or later; the operator can add capacity",
+        )

@@ -1,25 +1,26 @@
 """Cluster members as hosts: record an LXD cluster member with its capacity, list, show.
 
-With no member recorded the platform runs in single-host mode, as before: nothing else reads
-this table yet. Capacity is read from LXD for the member: CPU threads and memory from
-``/1.0/resources?target=<member>``; disk from the platform's storage pool on that member
-(``/1.0/storage-pools/<pool>/resources?target=<member>``), or the member's disks when the pool
-does not exist there.
+With no member recorded the platform runs in single-host mode, as before; with members, each
+create is placed on one of them (placement.py). Capacity is read from LXD for the member: CPU
+threads and memory from ``/1.0/resources?target=<member>``; disk from the platform's storage
+pool on that member (``/1.0/storage-pools/<pool>/resources?target=<member>``), or the member's
+disks when the pool does not exist there.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import HostMember, utcnow
+from containervps.db.models import HostMember, Server, utcnow
 from containervps.errors import Conflict, InvalidInput, LxdNotFound, NotFound
 from containervps.lxd import Lxd
 from containervps.services.cluster.states import MemberState, check_transition, observed_state
 from containervps.services.servers.queries import validate_labels
 
-__all__ = ["get_host", "join_host", "list_hosts", "set_state"]
+__all__ = ["any_recorded", "get_host", "join_host", "list_hosts", "server_counts", "set_state"]
 
 MIB, GIB = 2**20, 2**30
 
@@ -67,6 +68,23 @@ def join_host(
             raise Conflict(f"host {name!r} is already recorded", details={"host": name})
         session.add(row)
     return row
+
+
+def any_recorded(settings: Settings) -> bool:
+    """Whether any member is recorded (none: single-host mode)."""
+    with session_scope(settings) as session:
+        return session.exec(select(HostMember.name).limit(1)).first() is not None
+
+
+def server_counts(settings: Settings) -> dict[str, int]:
+    """Live servers placed on each member (members holding none are left out)."""
+    with session_scope(settings) as session:
+        rows = session.exec(
+            select(Server.member, func.count(col(Server.id)))
+            .where(col(Server.member).is_not(None), col(Server.deleted_at).is_(None))
+            .group_by(col(Server.member))
+        ).all()
+    return {str(member): int(count) for member, count in rows}
 
 
 def list_hosts(settings: Settings) -> list[HostMember]:

@@ -17,8 +17,16 @@ from containervps.services.actions.intake import Accepted, ActionRequest, Prepar
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, set_progress
 from containervps.services.capacity import admission
+from containervps.services.cluster import members, placement
 from containervps.services.host.capabilities import EgressSupport, egress_support
-from containervps.services.servers import access, addresses, boundaries, disks, provision
+from containervps.services.servers import (
+    access,
+    addresses,
+    boundaries,
+    disks,
+    on_member,
+    provision,
+)
 from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import reserve
 from containervps.services.servers.queries import LIVE, validate_labels, validate_name
@@ -63,8 +71,12 @@ def create_server(
         return earlier
     # LXD facts first, outside the write lock (cached). Callers pass a connected client, so
     # LXD answered moments ago: when it is down, the 503 comes before anything is written.
-    host = admission.host_capacity(settings, lxd)
-    egress = egress_support(settings, lxd)
+    # With cluster members recorded, placement checks each member's capacity instead and the
+    # host's egress mechanism does not apply (members are never removed, so the placement
+    # inside the transaction finds them too).
+    clustered = members.any_recorded(settings)
+    host = None if clustered else admission.host_capacity(settings, lxd)
+    egress = None if clustered else egress_support(settings, lxd)
     password, password_hash = (None, None) if key_lines else access.new_root_password(settings)
 
     new = NewServer(
@@ -96,24 +108,27 @@ def _admit(
     settings: Settings,
     new: NewServer,
     *,
-    host: admission.HostCapacity,
-    egress: EgressSupport,
+    host: admission.HostCapacity | None,
+    egress: EgressSupport | None,
 ) -> Server:
     """The new server's row, once its tenant, plan, image and name check out and quota and
-    host capacity admit its plan (inside the create's BEGIN IMMEDIATE)."""
+    host capacity admit its plan (inside the create's BEGIN IMMEDIATE); with cluster members
+    recorded, on the member placement picks in the same transaction."""
     tenant, quota = session.get(Tenant, new.tenant_id), session.get(Quota, new.tenant_id)
     if tenant is None or quota is None or tenant.deleted_at is not None:
         raise NotFound(f"tenant {new.tenant_id} not found")
     the_plan = get_plan(session, new.plan)
     _check_new(session, tenant_id=new.tenant_id, name=new.name, image=new.image)
-    admission.admit(
-        session,
-        tenant_id=new.tenant_id,
-        quota=quota,
-        capacity=host,
-        want=admission.reservation(the_plan),
-        want_iops=admission.Iops.of(the_plan),
-    )
+    want, want_iops = admission.reservation(the_plan), admission.Iops.of(the_plan)
+    admission.admit_quota(session, tenant_id=new.tenant_id, quota=quota, want=want)
+    member = placement.place(session, settings, want=want, want_iops=want_iops)
+    if member is None:
+        assert host is not None and egress is not None  # read whenever no member was recorded
+        admission.admit_host(session, capacity=host, want=want, want_iops=want_iops)
+        bandwidth = bandwidth_support(settings)
+    else:
+        egress = on_member.egress_on_member(member)
+        bandwidth = on_member.bandwidth_on_member(member)
     server = Server(
         tenant_id=new.tenant_id,
         name=new.name,
@@ -127,16 +142,18 @@ def _admit(
         memory_mib=0,
         disk_gib=0,
         processes=0,
-        ssh_port=access.allocate_ssh_port(session, settings),
+        # on_member.py: the host's SSH forward does not reach a member's servers yet
+        ssh_port=None if member else access.allocate_ssh_port(session, settings),
         ipv4=addresses.allocate_ipv4(session, settings),
         ipv6=addresses.allocate_ipv6(session, settings),
         ssh_keys=new.key_lines,
+        member=member,
     )
     reserve(
         server,
         the_plan,
         egress=egress,
-        bandwidth=bandwidth_support(settings),
+        bandwidth=bandwidth,
         throttle_mbit=settings.transfer_throttle_mbit or None,
     )
     return server

@@ -47,6 +47,7 @@ def create_instance(job: Job, *, image: str) -> str:
             "tenant_id": str(server.tenant_id),
             "action_id": str(job.action_id),
         },
+        target=server.member,  # the member placement picked (None: a single host)
     )
     disks.drop_image_copies(lxd, server)
     access.install_access(lxd, server)

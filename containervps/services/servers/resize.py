@@ -18,8 +18,9 @@ from containervps.services.actions.intake import Accepted, ActionRequest, Prepar
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
 from containervps.services.capacity import admission
+from containervps.services.cluster import placement
 from containervps.services.host.capabilities import egress_support
-from containervps.services.servers import boundaries, disks, tmpfs
+from containervps.services.servers import boundaries, disks, on_member, tmpfs
 from containervps.services.servers.bandwidth import bandwidth_support
 from containervps.services.servers.limits import RESERVATION, instance_limits, reserve
 from containervps.services.servers.queries import live_server
@@ -69,10 +70,11 @@ def request_resize(
     idempotency_key: str | None = None,
 ) -> Accepted:
     """Admit a resize (quota, capacity, disk fit) and reserve the new size; LXD work runs later."""
-    host = admission.host_capacity(settings, lxd)
-    egress = egress_support(settings, lxd)
     with session_scope(settings) as session:
         current = live_server(session, server_id=server_id, tenant_id=tenant_id)
+    # This host's facts matter only to a server on it (a member's are in the database).
+    host = None if current.member else admission.host_capacity(settings, lxd)
+    egress_here = None if current.member else egress_support(settings, lxd)
     used = _used_before_shrink(settings, lxd, server=current, plan=plan)
     request = ActionRequest(
         command=Command.RESIZE_SERVER,
@@ -94,22 +96,25 @@ def request_resize(
         _check_fits(used, new.disk_gib)
         quota = session.get(Quota, server.tenant_id)
         assert quota is not None
-        admission.admit(
-            session,
-            tenant_id=server.tenant_id,
-            quota=quota,
-            capacity=host,
-            want=admission.reservation(new, servers=0).minus(
-                admission.reservation(server, servers=0)
-            ),
-            want_iops=admission.Iops.of(new).minus(admission.Iops.of(server)),
-        )
+        want = admission.reservation(new, servers=0).minus(admission.reservation(server, servers=0))
+        want_iops = admission.Iops.of(new).minus(admission.Iops.of(server))
+        admission.admit_quota(session, tenant_id=server.tenant_id, quota=quota, want=want)
+        if server.member:  # its member's room, not this host's
+            placement.admit_on_member(
+                session, settings, member=server.member, want=want, want_iops=want_iops
+            )
+            egress = on_member.egress_on_member(server.member)
+            bandwidth = on_member.bandwidth_on_member(server.member)
+        else:
+            assert host is not None and egress_here is not None  # a server never leaves a member
+            admission.admit_host(session, capacity=host, want=want, want_iops=want_iops)
+            egress, bandwidth = egress_here, bandwidth_support(settings)
         before: dict[str, Any] = {key: getattr(server, key) for key in RESERVATION}
         reserve(
             server,
             new,
             egress=egress,
-            bandwidth=bandwidth_support(settings),
+            bandwidth=bandwidth,
             throttle_mbit=settings.transfer_throttle_mbit or None,
         )
         return Prepared(params={"from": before, "to": new.name})

@@ -1,0 +1,42 @@
+"""What the platform cannot do yet for a server placed on an LXD cluster member, and says so.
+
+A member's containers sit on a managed bridge inside that member's network namespace (the
+development cluster) or on another machine. The pieces the platform runs on its own host's
+side of a server's NIC or disk do not reach them yet: the SSH port forward (DNAT in this
+host's nftables), egress shaping (an IFB on the host-side veth) and disk bandwidth (written
+into this host's blkio cgroup of the container, under the pool's loop device). A server on a
+member is therefore made without them, and its limits and its ``ssh`` object say why.
+"""
+
+from __future__ import annotations
+
+from containervps.db.models import Server
+from containervps.services.host.capabilities import EgressSupport
+from containervps.services.servers.bandwidth import BandwidthSupport
+
+__all__ = ["bandwidth_on_member", "egress_on_member", "ssh_reason"]
+
+
+def _why(member: str, what: str) -> str:
+    return (
+        f"not enforced on cluster member {member}: {what} works on this host's side of a "
+        "server's NIC and disk, which a member's servers do not have yet"
+    )
+
+
+def egress_on_member(member: str) -> EgressSupport:
+    return EgressSupport(False, _why(member, "the platform's egress shaping (IFB on the veth)"))
+
+
+def bandwidth_on_member(member: str) -> BandwidthSupport:
+    return BandwidthSupport(False, _why(member, "the platform's blkio throttle"))
+
+
+def ssh_reason(server: Server) -> str | None:
+    """Why a server has no SSH port, when it is on a member (None: not on one, or it has one)."""
+    if not server.member or server.ssh_port:
+        return None
+    return (
+        f"on cluster member {server.member}: no SSH port (the platform's DNAT forward on this "
+        "host does not reach the member's bridge yet); use exec or the console"
+    )

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     lxd_socket: Path | None = None  # None: pylxd's default local unix socket
     lxd_timeout: float = 30.0  # seconds for one HTTP request to LXD
     lxd_operation_timeout: float = 300.0  # seconds to wait for one LXD operation
+    lxd_log_dir: Path = Path("/var/log/lxd")  # Debian's LXD: its per-instance log directories
 
     # Host set-up (`containervps host init`)
     storage_pool: str = "cvps"

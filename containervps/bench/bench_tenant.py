@@ -81,15 +81,19 @@ def remove_bench_tenant(settings: Settings, lxd: Lxd, tenant_id: int) -> list[st
         except ContainerVpsError as exc:
             left.append(f"{what}: {exc.one_line()}")
 
+    ours = partial(is_tenant_project, project)
     for inst in lxd.instances.everywhere():
-        if is_tenant_project(project, inst.project):
+        if ours(inst.project):
             attempt(
                 f"instance {inst.project}/{inst.name}",
                 partial(lxd.instances.delete, name=inst.name, project=inst.project),
             )
+    # the log directories LXD writes again when a state read races a delete (instance_logs.py)
+    live = {(i.project, i.name) for i in lxd.instances.everywhere()}
+    lxd.instances.logs.sweep(owned=ours, instances=live, min_age=0)
     for pool in lxd.host.list_pools():
         owner = pool_owner(pool.name)
-        if owner is not None and is_tenant_project(project, owner[0]):
+        if owner is not None and ours(owner[0]):
             attempt(f"pool {pool.name}", partial(lxd.host.delete_pool, pool.name))
     with session_scope(settings, immediate=True) as session:
         for row in session.exec(

@@ -254,6 +254,13 @@ def clean_leftovers(settings: Settings, lxd: Lxd, *, run_id: str | None = None) 
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             removed.append(f"qemu-pid:{pid}")
+    live = {(i.project, i.name) for i in lxd.instances.everywhere()}
+    logs = lxd.instances.logs
+    for project, name in logs.stale(
+        owned=lambda p: p.startswith(prefix), instances=live, min_age=0
+    ):
+        logs.remove(project=project, name=name)
+        removed.append(f"log:{project}/{name}")
     for cgroup in memory.CGROUP_V1_MEMORY.glob(f"{prefix}*"):
         time.sleep(0.5)  # killed QEMU processes leave their cgroup asynchronously
         memory.BenchCgroup(cgroup.name).remove()

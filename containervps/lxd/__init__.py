@@ -10,6 +10,7 @@ from containervps.lxd.cluster import ClusterObjects
 from containervps.lxd.files import Files
 from containervps.lxd.host import HostObjects
 from containervps.lxd.images import Images
+from containervps.lxd.instance_logs import InstanceLogs
 from containervps.lxd.instances import TAG_PREFIX, Instances, retry_while_busy
 from containervps.lxd.names import (
     group_project,
@@ -63,10 +64,10 @@ __all__ = [
 class Lxd:
     """Facade: ``lxd.host``, ``lxd.instances``, ``lxd.images``, ``lxd.files``, ..."""
 
-    def __init__(self, api: LxdApi, *, create_lock: Path) -> None:
+    def __init__(self, api: LxdApi, *, create_lock: Path, log_dir: Path) -> None:
         self.api = api
         self.host = HostObjects(api)
-        self.instances = Instances(api, create_lock=create_lock)
+        self.instances = Instances(api, create_lock=create_lock, logs=InstanceLogs(log_dir))
         self.images = Images(api)
         self.operations = Operations(api)
         self.files = Files(api)
@@ -89,4 +90,5 @@ def connect_socket(settings: Settings, socket: Path | None) -> Lxd:
             op_timeout=settings.lxd_operation_timeout,
         ),
         create_lock=settings.lxd_create_lock,
+        log_dir=settings.lxd_log_dir,
     )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from containervps.errors import LxdError, LxdNotFound
 from containervps.lxd.client import LxdApi
 from containervps.lxd.idmaps import in_subuid_range
+from containervps.lxd.instance_logs import InstanceLogs
 from containervps.lxd.locks import instance_create_lock
 from containervps.lxd.types import ExecResult, InstanceInfo, InstanceState
 
@@ -75,9 +76,10 @@ def retry_while_busy(call: Callable[[], T], *, seconds: float = 30.0) -> T:
 class Instances:
     """LXD instances in a given project."""
 
-    def __init__(self, api: LxdApi, *, create_lock: Path) -> None:
+    def __init__(self, api: LxdApi, *, create_lock: Path, logs: InstanceLogs) -> None:
         self.api = api
         self.create_lock = create_lock
+        self.logs = logs
 
     def create(
         self,
@@ -238,9 +240,11 @@ class Instances:
         )
 
     def delete(self, *, name: str, project: str, force: bool = True) -> None:
-        """Delete an instance (stopping it first when ``force``); absent is fine."""
+        """Delete an instance (stopping it first when ``force``) and, on a standalone LXD, the
+        log directory LXD leaves behind; absent is fine."""
         try:
-            if force and self.get(name=name, project=project).status != "Stopped":
+            info = self.get(name=name, project=project)
+            if force and info.status != "Stopped":
                 try:
                     retry_while_busy(
                         lambda: self.set_state(
@@ -261,6 +265,7 @@ class Instances:
             )
         except LxdNotFound:
             return
+        self.logs.remove(project=project, name=name, location=info.location)
 
     def exec(
         self,

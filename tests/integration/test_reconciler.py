@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -66,6 +69,16 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
             name=kept, driver="dir", config={TAG_PREFIX + "server_id": str(vanish_id)}
         )
 
+    # Log directories LXD left behind: a tenant's, old and new; another project's, old.
+    logs = lxd.instances.logs
+    gone, fresh = (logs.path(project=t.project, name=n) for n in ("gone", "fresh"))
+    other = logs.path(project="cvpsother", name="gone")
+    for path in (gone, fresh, other):
+        path.mkdir(parents=True, exist_ok=True)
+    two_hours_ago = time.time() - 7200
+    for path in (gone, other):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
     dry = Reconciler(cp_settings, lxd).run(dry_run=True)
     kinds = {(f.kind, f.target) for f in dry}
     assert ("drift", f"server:{drift_id}") in kinds
@@ -73,6 +86,8 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert ("orphan", f"instance:{t.project}/orphan") in kinds
     assert not any("handmade" in f.target or "handpool" in f.target for f in dry)
     assert ("orphan_disk", f"pool:{ghost}") in kinds
+    assert ("orphan_log", f"log:{t.project}/gone") in kinds
+    assert not any("fresh" in f.target or "cvpsother" in f.target for f in dry)
     assert not any(f.applied for f in dry)
     assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "running"
 
@@ -89,13 +104,18 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert lxd.host.get_pool(ghost) is None  # a pool without its container holds no data
     assert lxd.host.get_pool(handpool) is not None
     assert lxd.host.get_pool(kept) is not None  # its server row is still live
+    assert not gone.exists() and fresh.is_dir() and other.is_dir()
 
     expired = cp_settings.model_copy(update={"orphan_grace_seconds": 0.0})
+    os.utime(fresh, (two_hours_ago, two_hours_ago))  # now as old as the one swept before
     findings = Reconciler(expired, lxd).run()
     assert ("orphan_deleted", f"instance:{t.project}/orphan") in {
         (f.kind, f.target) for f in findings
     }
     assert not lxd.instances.exists(name="orphan", project=t.project)
+    assert ("orphan_log", f"log:{t.project}/fresh") in {(f.kind, f.target) for f in findings}
+    assert not fresh.exists() and other.is_dir()  # another project's: never touched
+    other.rmdir()
     assert lxd.instances.exists(name="handmade", project=t.project)  # untagged: never touched
     lxd.instances.delete(name="handmade", project=t.project)
     lxd.host.delete_pool(handpool)

@@ -184,15 +184,20 @@ def leftovers(
     settings: Settings, lxd: Lxd, project: str, *, loop_devices: int, now_loops: int
 ) -> list[str]:
     """What is left of a ramp once it is cleaned up: its projects (the tenant's and its group
-    projects), their instances and disk pools, SSH forwards no live server holds, loop devices
-    beyond those before the ramp."""
+    projects), their instances, disk pools and LXD log directories, SSH forwards no live server
+    holds, loop devices beyond those before the ramp."""
 
     def ours(name: str) -> bool:
         return is_tenant_project(project, name)
 
     left = [f"project {p}" for p in lxd.host.list_projects() if ours(p)]
+    instances = lxd.instances.everywhere()
+    left += [f"instance {i.project}/{i.name}" for i in instances if ours(i.project)]
     left += [
-        f"instance {i.project}/{i.name}" for i in lxd.instances.everywhere() if ours(i.project)
+        f"LXD log dir of {p}/{n}"
+        for p, n in lxd.instances.logs.stale(
+            owned=ours, instances={(i.project, i.name) for i in instances}, min_age=0
+        )
     ]
     left += [
         f"pool {p.name}"

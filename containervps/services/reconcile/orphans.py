@@ -16,6 +16,10 @@ from containervps.services.servers import disks
 
 __all__ = ["OrphanReaper"]
 
+# A log directory is swept once unchanged this long: a create that began after the pass listed
+# the instances makes its directory after the listing, and is never that old.
+LOG_GRACE_S = 300.0
+
 
 class OrphanReaper:
     """One pass over tagged objects without a live server (``dry_run``: report only)."""
@@ -92,3 +96,21 @@ class OrphanReaper:
                 Finding("orphan_disk", target, f"server {server_id} is gone", not dry_run)
             )
         return findings
+
+    def logs(
+        self, instances: dict[tuple[str, str], InstanceInfo], *, owned: set[str]
+    ) -> list[Finding]:
+        """Remove the log directories LXD left of deleted instances of tenant projects (live
+        or deleted: ``owned`` and the tenant prefix), once unchanged for LOG_GRACE_S."""
+        prefix = self.settings.tenant_project_prefix
+        logs = self.lxd.instances.logs
+        find = logs.stale if self.dry_run else logs.sweep
+        gone = find(
+            owned=lambda project: project in owned or project.startswith(prefix),
+            instances=set(instances),
+            min_age=LOG_GRACE_S,
+        )
+        return [
+            Finding("orphan_log", f"log:{project}/{name}", "its instance is gone", not self.dry_run)
+            for project, name in gone
+        ]

@@ -21,6 +21,7 @@ from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
+from containervps.services.cluster import members
 from containervps.services.firewalls import enforce
 from containervps.services.metering import watch
 from containervps.services.metering.allowance import standings
@@ -71,6 +72,8 @@ class Reconciler:
         reaper = OrphanReaper(self.settings, self.lxd, dry_run=dry_run)
         findings += reaper.instances(instances)
         findings += reaper.disks(instances, projects=self._projects())
+        if not members.any_recorded(self.settings):  # a member keeps its logs on its machine
+            findings += reaper.logs(instances, owned=self._tenant_projects())
         for f in findings:
             log.info("reconcile", extra={"kind": f.kind, "target": f.target, "applied": f.applied})
         return findings
@@ -205,9 +208,13 @@ class Reconciler:
         return [Finding("net_filter", "host", "filter table missing; rebuilt", not dry_run)]
 
     # --- LXD view ---------------------------------------------------------------------------
-    def _projects(self) -> set[str]:
+    def _tenant_projects(self) -> set[str]:
+        """The LXD projects of every tenant ever recorded (deleted ones too)."""
         with session_scope(self.settings) as session:
-            known = set(session.exec(select(Tenant.lxd_project)).all())
+            return set(session.exec(select(Tenant.lxd_project)).all())
+
+    def _projects(self) -> set[str]:
+        known = self._tenant_projects()
         prefix = self.settings.tenant_project_prefix
         live = set(self.lxd.host.list_projects())
         return (known & live) | {p for p in live if p.startswith(prefix)}

@@ -3,7 +3,8 @@
 Called after every change that moves it (a firewall written or deleted, a server's labels, a
 server created or deleted), by the reconciler and by ``host start`` (a rebooted host lost the
 table). The database is read inside a host-wide file lock, so the last rebuild to run always
-renders the newest state, whichever process wrote it.
+renders the newest state, whichever process wrote it. A server no firewall applies to is put
+in and taken out alone (``admit``/``forget``): creates and deletes stay flat as the host fills.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,27 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Firewall, Server
 from containervps.errors import ContainerVpsError
 from containervps.lxd.locks import file_lock
-from containervps.services.firewalls.render import FilterServer, render
+from containervps.services.firewalls.render import (
+    FilterServer,
+    add_plain,
+    remove_plain,
+    render,
+)
 from containervps.services.servers.queries import LIVE, parse_selector, selector_matches
 from containervps.shell import probe, run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["applied", "drop_table", "filter_servers", "present", "refresh", "script", "sync"]
+__all__ = [
+    "admit",
+    "applied",
+    "drop_table",
+    "filter_servers",
+    "forget",
+    "present",
+    "script",
+    "sync",
+]
 
 
 def applied(firewalls: list[Firewall], servers: list[Server]) -> dict[int, list[int]]:
@@ -100,20 +116,56 @@ def _bridged_frames_filtered(files: tuple[Path, ...] = BRIDGE_NF) -> None:
             path.write_text("1\n")
 
 
+def _rebuild(settings: Settings) -> None:
+    run(["nft", "-f", "-"], what="load the tenant firewalls", input_text=script(settings))
+
+
 def sync(settings: Settings) -> None:
     """Rebuild the table from the database (host-wide lock, one nft transaction)."""
     _bridged_frames_filtered()
     with file_lock(settings.net_filter_lock):
-        run(["nft", "-f", "-"], what="load the tenant firewalls", input_text=script(settings))
+        _rebuild(settings)
 
 
-def refresh(settings: Settings) -> None:
-    """Sync after a server went away: a failure only leaves a stale entry, so it is logged and
-    the reconciler's next pass repairs it."""
+def _plain(settings: Settings, server_id: int | None) -> FilterServer | None:
+    """The server as the filter sees it when no firewall applies to it (None: one does, or
+    it has no address)."""
+    with session_scope(settings) as session:
+        row = session.get(Server, server_id)
+        if row is None or row.ipv4 is None:
+            return None
+        tenant = Firewall.tenant_id == row.tenant_id
+        if any(applied(list(session.exec(select(Firewall).where(tenant)).all()), [row]).values()):
+            return None
+        return FilterServer(id=row.id or 0, tenant_id=row.tenant_id, ipv4=row.ipv4, ipv6=row.ipv6)
+
+
+def _patch(settings: Settings, server_id: int | None, *, commands: Callable[..., str]) -> None:
+    """Apply ``commands`` for a server no firewall applies to; otherwise, or when the table is
+    not as expected (missing, an element absent), rebuild it whole."""
+    _bridged_frames_filtered()
+    with file_lock(settings.net_filter_lock):
+        server = _plain(settings, server_id)
+        if server is not None:
+            table = settings.net_filter_table
+            if probe(["nft", "-f", "-"], input_text=commands(table=table, server=server)).ok:
+                return
+        _rebuild(settings)
+
+
+def admit(settings: Settings, server_id: int | None) -> None:
+    """Put a new server in the table, before it starts."""
+    _patch(settings, server_id, commands=add_plain)
+
+
+def forget(settings: Settings, server_id: int | None) -> None:
+    """Take a deleted server out of the table (its row is kept, marked deleted). When even the
+    rebuild fails (nft itself failing), the stale entry is logged and the reconciler's next
+    pass rebuilds the table."""
     try:
-        sync(settings)
+        _patch(settings, server_id, commands=remove_plain)
     except ContainerVpsError as exc:
-        log.warning("filter table not rebuilt", extra={"error": exc.one_line()})
+        log.warning("filter table not updated", extra={"error": exc.one_line()})
 
 
 def present(settings: Settings) -> bool:

@@ -15,6 +15,10 @@ Per server, inbound (``in4``/``in6`` maps, by destination address):
 Outbound (``out4``/``out6`` maps, by source address) only for servers with an outbound rule:
 established/related, DHCP and neighbour discovery, the rules, then drop.
 
+A server no firewall applies to is added and removed alone (``add_plain``/``remove_plain``: its
+elements, and its tenant's sets and isolation chain made or refreshed), so a create or delete
+costs the same whatever the number of servers; any other change rebuilds the table.
+
 The SSH forward (services/servers/ssh_forwards.py) DNATs the host's port to the VPS's port 22:
 such connections (``ct status dnat``, tcp/22) are the platform's way in and pass every
 firewall and the isolation; a direct connection to the VPS's address on tcp/22 is filtered.
@@ -27,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FilterServer", "render"]
+__all__ = ["FilterServer", "add_plain", "remove_plain", "render"]
 
 ESTABLISHED = "ct state established,related"
 SSH_FORWARD = "ct status dnat tcp dport 22"  # the platform's SSH forward (a DNAT to port 22)
@@ -123,6 +127,41 @@ def _outbound(server: FilterServer) -> list[str]:
         *dict.fromkeys(line for r in server.outbound for line in rule_lines(r, verdict="return")),
         "drop",
     ]
+
+
+def _plain_elements(server: FilterServer) -> list[tuple[str, str, str]]:
+    """(set or map, key, element) of a server no firewall applies to."""
+    t, found = server.tenant_id, []
+    for v, address in ((4, server.ipv4), (6, server.ipv6)):
+        if address:
+            found += [
+                (f"vps_{v}", address, address),
+                (f"t{t}_{v}", address, address),
+                (f"in{v}", address, f"{address} : jump iso_{t}"),
+            ]
+    return found
+
+
+def add_plain(*, table: str, server: FilterServer) -> str:
+    """Commands adding one server no firewall applies to, to a table ``render`` made."""
+    assert server.rules is None, "a server with firewalls needs the whole table rendered"
+    t = server.tenant_id
+    lines = [f"add set inet {table} t{t}_{v} {{ type ipv{v}_addr; }}" for v in (4, 6)]
+    lines += [f"add chain inet {table} iso_{t}", f"flush chain inet {table} iso_{t}"]
+    lines += [f"add rule inet {table} iso_{t} {rule}" for rule in _isolation(t)]
+    lines += [
+        f"add element inet {table} {name} {{ {element} }}"
+        for name, _, element in _plain_elements(server)
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def remove_plain(*, table: str, server: FilterServer) -> str:
+    """Commands removing what ``add_plain`` added for the server (its tenant's chain stays)."""
+    return "".join(
+        f"delete element inet {table} {name} {{ {key} }}\n"
+        for name, key, _ in _plain_elements(server)
+    )
 
 
 def render(*, table: str, gateway4: str, servers: list[FilterServer]) -> str:

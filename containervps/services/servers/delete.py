@@ -60,5 +60,5 @@ def run(job: Job) -> Action:
             "status_detail": None,
         },
     )
-    enforce.refresh(job.settings)  # its addresses leave the filter table
+    enforce.forget(job.settings, job.server_id)  # its addresses leave the filter table
     return done

@@ -34,7 +34,7 @@ def create_instance(job: Job, *, image: str) -> str:
     )
     if server.ssh_port:
         ssh_forwards.put(settings, port=server.ssh_port, ipv4=ipv4)
-    enforce.sync(settings)  # its firewall and isolation hold before it starts
+    enforce.admit(settings, server.id)  # its firewall and isolation hold before it starts
     info = lxd.instances.create(
         name=server.lxd_name,
         project=server.lxd_project,

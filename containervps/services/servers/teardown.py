@@ -70,5 +70,5 @@ def rollback_create(settings: Settings, lxd: Lxd, server: Server, *, reason: str
             row.status, row.deleted_at = ServerState.DELETED, utcnow()
             row.status_detail = f"create failed: {reason}"[:500]
             session.add(row)
-    enforce.refresh(settings)
+    enforce.forget(settings, server.id)
     return True

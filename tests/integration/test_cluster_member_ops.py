@@ -352,6 +352,7 @@ def test_member_offline_marks_its_servers_and_the_others_keep_serving(
     assert [s.member for s in made] == list(MEMBERS)
     _, on2, on3 = made
     assert on2.id is not None and on3.id is not None
+    on2_id = on2.id
 
     # Adoption: an instance moved behind the platform's back (member2 -> member1).
     _power(settings, lxd, on2, "poweroff")
@@ -366,10 +367,10 @@ def test_member_offline_marks_its_servers_and_the_others_keep_serving(
     assert _located(lxd, on2) == ("member1", "Stopped")
     found = Reconciler(settings, lxd).run()
     assert any(f.kind == "adopted" and f.target == f"server:{on2.id}" for f in found), found
-    assert _server(settings, on2.id).member == "member1"
+    assert _server(settings, on2_id).member == "member1"
     assert _events(settings, on2.id, EventType.MEMBER_CHANGED)
     _power(settings, lxd, on2, "poweron")
-    on2 = _server(settings, on2.id)
+    on2 = _server(settings, on2_id)
 
     # member3's daemon stops; its container keeps running, LXD cannot reach it.
     assert cluster.stop_member("member3")
@@ -383,6 +384,12 @@ def test_member_offline_marks_its_servers_and_the_others_keep_serving(
     assert "cluster member member3 is offline" in (marked.status_detail or "")
     assert _events(settings, on3.id, EventType.MEMBER_OFFLINE)
     assert not any(f.kind.startswith("orphan") or f.kind == "vanished" for f in found), found
+    with TestClient(create_app()) as client:  # as its tenant sees it
+        shown = client.get(f"/v1/servers/{on3.id}", headers=tenant.headers).json()["server"]
+        assert shown["status"] == "unknown" and "member3" in shown["status_detail"]
+        refused = client.post(f"/v1/servers/{on3.id}/actions/poweroff", headers=tenant.headers)
+        assert refused.status_code == 409, refused.text
+        assert "member3" in refused.json()["error"]["message"]
     again = Reconciler(settings, lxd).run()  # nothing more to do, nothing deleted
     assert not any(f.target == f"server:{on3.id}" for f in again), again
     assert _server(settings, on3.id).status == "unknown"
@@ -393,7 +400,7 @@ def test_member_offline_marks_its_servers_and_the_others_keep_serving(
     create_seconds = time.monotonic() - started
     assert fresh.member in ("member1", "member2")
     assert _located(lxd, fresh) == (fresh.member, "Running")
-    on2 = _server(settings, on2.id)
+    on2 = _server(settings, on2_id)
     off_on = _power(settings, lxd, on2, "poweroff") + _power(settings, lxd, on2, "poweron")
     assert _exec(settings, lxd, on2, "hostname").strip() == on2.lxd_name
     assert sample_all(settings, lxd) >= 2  # the reachable members' servers

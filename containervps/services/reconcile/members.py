@@ -23,13 +23,13 @@ from containervps.lxd import ClusterMemberInfo, InstanceInfo, Lxd
 from containervps.services.cluster.states import TRANSITIONS, MemberState, observed_state
 from containervps.services.events.journal import EventType, record_in
 from containervps.services.reconcile.findings import Finding
+from containervps.services.servers.on_member import OFFLINE_DETAIL, unreachable
 from containervps.services.servers.states import SETTLED, STATUS_FROM_LXD, ServerState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OFFLINE_DETAIL", "MemberPass"]
+__all__ = ["MemberPass"]
 
-OFFLINE_DETAIL = "cluster member {member} is offline"
 Instances = dict[tuple[str, str], InstanceInfo]
 
 
@@ -73,7 +73,7 @@ class MemberPass:
                 inst = instances.get((row.lxd_project, row.lxd_name))
                 if row.member in self.offline:
                     findings += self._offline(session, row, messages[row.member or ""])
-                elif self._was_offline(row) and inst is not None:
+                elif unreachable(row) and inst is not None:
                     findings += self._back(session, row, inst)
                 if inst is not None and inst.tag("server_id") == str(row.id):
                     findings += self._adopt(session, row, inst)
@@ -108,13 +108,8 @@ class MemberPass:
             findings.append(Finding("member", target, detail, not self.dry_run))
         return findings
 
-    @staticmethod
-    def _was_offline(row: Server) -> bool:
-        prefix = OFFLINE_DETAIL.format(member=row.member)
-        return row.status == ServerState.UNKNOWN and (row.status_detail or "").startswith(prefix)
-
     def _offline(self, session: Session, row: Server, message: str) -> list[Finding]:
-        if self._was_offline(row):
+        if unreachable(row):
             return []
         detail = _offline_detail(row.member or "", message)
         before = row.status

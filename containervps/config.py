@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     cluster_network: str = "cvpsclnet0"  # managed bridge on every member (inside its netns)
     cluster_network_subnet: str = "10.215.0.1/24"  # that bridge's address (no NAT: no uplink)
     cluster_start_timeout: float = 120.0  # seconds for a member daemon to answer / all online
+    # LXD's cluster.offline_threshold: seconds without a heartbeat before the cluster reports
+    # a member offline (LXD's default; it must be above 10; heartbeats go every half of it).
+    cluster_offline_threshold: int = 20
 
     # Images
     debian_mirror: str = "http://deb.debian.org/debian"

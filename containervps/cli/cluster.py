@@ -75,3 +75,23 @@ def dev_status(
         common.print_json({**common.to_jsonable(status), "running": status.running})
         return
     _print_status(status)
+
+
+@app.command("member-stop")
+def member_stop(
+    name: str = typer.Argument(..., help="Member name, e.g. member3."),
+    members: int = MembersOption,
+) -> None:
+    """Stop one member's LXD daemon, leaving its containers running (it goes offline)."""
+    stopped = DevCluster(common.settings(), members=members).stop_member(name)
+    common.console.print(f"{name}: daemon {'stopped' if stopped else 'was not running'}")
+
+
+@app.command("member-start")
+def member_start(
+    name: str = typer.Argument(..., help="Member name, e.g. member3."),
+    members: int = MembersOption,
+) -> None:
+    """Start one member's LXD daemon again (it rejoins and finds its containers)."""
+    pid = DevCluster(common.settings(), members=members).start_member(name)
+    common.console.print(f"{name}: daemon started (pid {pid})")

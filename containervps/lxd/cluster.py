@@ -85,6 +85,10 @@ class ClusterObjects:
             "put", f"/cluster/members/{name}", json=body, what=f"update cluster member {name}"
         )
 
+    def set_config(self, config: dict[str, str]) -> None:
+        """Merge cluster-wide server keys (e.g. ``cluster.offline_threshold``) into /1.0."""
+        self.api.request("patch", "/", json={"config": config}, what="update server config")
+
     def resources(self, member: str) -> MemberResources:
         """CPU threads, memory and disks of a member's machine."""
         meta = self.api.request(

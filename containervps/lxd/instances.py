@@ -24,16 +24,19 @@ T = TypeVar("T")
 
 
 def _info(meta: dict[str, Any], project: str) -> InstanceInfo:
+    state = meta.get("state")
     return InstanceInfo(
         name=meta["name"],
         project=project,
         status=meta["status"],
-        config=dict(meta.get("config", {})),
-        devices=dict(meta.get("devices", {})),
-        profiles=tuple(meta.get("profiles", [])),
+        # An instance on a member LXD cannot reach is listed with nulls and status "Error".
+        config=dict(meta.get("config") or {}),
+        devices=dict(meta.get("devices") or {}),
+        profiles=tuple(meta.get("profiles") or ()),
         last_used_at=str(meta.get("last_used_at", "")),
         created_at=str(meta.get("created_at", "")),
         location=str(meta.get("location") or ""),
+        state=_state({"status": meta["status"], **state}) if state else None,
     )
 
 
@@ -164,12 +167,13 @@ class Instances:
         )
         return [_info(m, project) for m in metas]
 
-    def everywhere(self) -> list[InstanceInfo]:
-        """Every instance of every project, in one request."""
+    def everywhere(self, *, state: bool = False) -> list[InstanceInfo]:
+        """Every instance of every project, in one request; with ``state``, each with its
+        live state (on a cluster, every member answers for its own instances)."""
         metas = self.api.request(
             "get",
             "/instances",
-            params={"recursion": "1", "all-projects": "true"},
+            params={"recursion": "2" if state else "1", "all-projects": "true"},
             what="list instances of all projects",
         )
         return [_info(m, m.get("project") or "default") for m in metas]

@@ -26,6 +26,12 @@ class InstanceInfo:
     last_used_at: str = ""  # RFC 3339: its last start
     created_at: str = ""  # RFC 3339, as LXD reports it
     location: str = ""  # the cluster member it is on ("none" outside a cluster)
+    state: InstanceState | None = None  # live state, when the listing asked for it
+
+    @property
+    def clustered(self) -> bool:
+        """On an LXD cluster member (whose NIC, cgroups and disk this host may not see)."""
+        return self.location not in ("", "none")
 
     def tag(self, key: str) -> str | None:
         """A ``user.containervps.<key>`` tag, if set."""

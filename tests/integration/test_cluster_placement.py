@@ -160,9 +160,8 @@ def test_creates_spread_by_score_and_skip_draining_and_full_members(
         assert ssh["port"] is None and f"cluster member {server.member}" in ssh["reason"]
         egress = server.limits["net_egress"]
         assert egress["enforced"] is False and server.member in egress["reason"]
-    # Usage sampling does not reach a member yet (README): the sample is dropped, logged,
-    # and the create and every action around it still succeed.
-    assert sample_server(settings, lxd, placed[0]) is False
+    # Usage samples of a member's servers come from LXD's state (test_cluster_member_ops.py).
+    assert sample_server(settings, lxd, placed[0]) is True
     project = lxd.host.get_project(placed[0].lxd_project)
     assert project is not None and project["restricted.cluster.target"] == "block"
     answer = lxd.instances.exec(

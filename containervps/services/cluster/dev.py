@@ -16,7 +16,8 @@
    member's LXD_DIR) and the managed bridge ``cluster_network`` (``cluster_network_subnet``,
    no NAT) the cluster way: pending on each member (``?target=memberN``), then globally; the
    ``default`` profile gets a root disk on the pool and ``eth0`` on that bridge;
-6. ``scheduler.instance=manual`` on every member (instances go where the platform says);
+6. ``scheduler.instance=manual`` on every member (instances go where the platform says),
+   ``cluster.offline_threshold`` from the settings (how soon a silent member is offline);
 7. the platform's busybox image (cached build) imported under the alias ``busybox``;
 8. wait until every member is ``Online``.
 
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from containervps.config import Settings
-from containervps.errors import Conflict, ContainerVpsError, HostSetupError, LxdError
+from containervps.errors import Conflict, ContainerVpsError, HostSetupError, LxdError, NotFound
 from containervps.lxd import Lxd, connect_socket
 from containervps.services.cluster import member_daemon, netns, preseed
 from containervps.services.cluster.layout import MAX_MEMBERS, MemberLayout, cluster_layout
@@ -230,6 +231,11 @@ class DevCluster:
         )
         for name in names:
             lxd.cluster.set_member_config(name, {"scheduler.instance": "manual"})
+        # Set once the cluster is formed (LXD 5.0.2's daemon dropped the connection when a
+        # bootstrap preseed carried it).
+        threshold = self.settings.cluster_offline_threshold
+        self.say(f"cluster.offline_threshold {threshold}s")
+        lxd.cluster.set_config({"cluster.offline_threshold": str(threshold)})
 
     def _wait_online(self, lxd: Lxd) -> None:
         want = {m.name for m in self.layout.members}
@@ -244,6 +250,25 @@ class DevCluster:
                     resolution=f"see {self.layout.directory}/member*/lxd.log",
                 )
             time.sleep(1)
+
+    # one member
+    def member(self, name: str) -> MemberLayout:
+        """A member of this cluster's layout by name (NotFound naming the members)."""
+        for m in self.layout.members:
+            if m.name == name:
+                return m
+        known = [m.name for m in self.layout.members]
+        raise NotFound(f"no development cluster member {name!r}", details={"members": known})
+
+    def stop_member(self, name: str) -> bool:
+        """Stop one member's LXD daemon, leaving its instances running (the cluster reports
+        it offline after ``cluster_offline_threshold`` seconds); True if it was running."""
+        return member_daemon.halt(self.member(name), timeout=30)
+
+    def start_member(self, name: str) -> int:
+        """Start one member's daemon again (it rejoins; its running instances are found);
+        its pid."""
+        return member_daemon.start(self.member(name), timeout=self.timeout)
 
     # down
     def down(self) -> DevDown:

@@ -30,6 +30,7 @@ from containervps.shell import probe, require_tool, run, spawn
 __all__ = [
     "ARGV0",
     "alive_pid",
+    "halt",
     "init",
     "rss_mib",
     "start",
@@ -123,6 +124,23 @@ def _wait_gone(pids: list[int], *, seconds: float) -> list[int]:
         time.sleep(0.2)
         left = [p for p in left if process_running(p)]
     return left
+
+
+def halt(member: MemberLayout, *, timeout: float) -> bool:
+    """Stop only the member's daemon (SIGTERM: LXD exits without stopping its instances, which
+    keep running, as on a machine whose LXD died); True if it was running. ``start`` brings it
+    back and it finds its instances again."""
+    pid = alive_pid(member)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if _wait_gone([pid], seconds=timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if _wait_gone([pid], seconds=10):
+            raise HostSetupError(f"{member.name}: LXD daemon {pid} did not exit")
+    return True
 
 
 def stop(member: MemberLayout, *, timeout: float) -> list[str]:

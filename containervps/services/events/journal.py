@@ -33,6 +33,9 @@ class EventType(StrEnum):
     TRANSFER_EXCEEDED = "server.transfer_exceeded"  # all of the month's allowance sent
     TRANSFER_THROTTLED = "server.transfer_throttled"  # egress held to the throttle rate
     TRANSFER_UNTHROTTLED = "server.transfer_unthrottled"  # the operator lifted or reset it
+    MEMBER_OFFLINE = "server.member_offline"  # LXD cannot reach the cluster member it is on
+    MEMBER_ONLINE = "server.member_online"  # that member answers again
+    MEMBER_CHANGED = "server.member_changed"  # found on another member than recorded: adopted
 
 
 def record_in(

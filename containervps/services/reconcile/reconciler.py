@@ -2,7 +2,8 @@
 
 It finishes or rolls back actions whose process died, retries pending rollbacks, marks servers
 whose container vanished, corrects power-state drift, and reports tagged orphans (deleting
-them only after a grace period). Untagged LXD objects are never touched.
+them only after a grace period). Untagged LXD objects are never touched. On a cluster it
+follows the members' states and adopts servers found on another member (members.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from containervps.services.firewalls import enforce
 from containervps.services.metering import watch
 from containervps.services.metering.allowance import standings
 from containervps.services.reconcile.findings import Finding
+from containervps.services.reconcile.members import MemberPass
 from containervps.services.reconcile.orphans import OrphanReaper
 from containervps.services.servers import bandwidth, egress, egress_shaping, ssh_forwards
 from containervps.services.servers.limits import instance_limits
@@ -54,6 +56,7 @@ class Reconciler:
         self.lxd = lxd
         self.busy = busy or set
         self.submit = submit
+        self.offline: frozenset[str] = frozenset()  # cluster members LXD cannot reach
 
     def run(self, *, dry_run: bool = False) -> list[Finding]:
         """One full pass; with ``dry_run`` nothing changes and findings say what would."""
@@ -61,6 +64,10 @@ class Reconciler:
         findings += self._pending_rollbacks(dry_run)
         seen_at = utcnow()  # before LXD is asked: an action started after it may explain drift
         instances = self._instances()
+        # Members first: the rest of the pass leaves the servers of unreachable members alone.
+        members = MemberPass(self.settings, self.lxd, dry_run=dry_run)
+        findings += members.run(instances, self._idle_servers())
+        self.offline = members.offline
         # Proxy devices of older versions go before their projects are told to block them.
         findings += self._old_ssh_devices(instances, dry_run)
         findings += self._project_configs(dry_run)
@@ -244,8 +251,8 @@ class Reconciler:
     ) -> list[Finding]:
         findings = []
         for server in self._idle_servers():
-            if server.status not in SETTLED:
-                continue
+            if server.status not in SETTLED or server.member in self.offline:
+                continue  # an unreachable member's instances are there, only not listed
             inst = instances.get((server.lxd_project, server.lxd_name))
             if inst is None or inst.tag("server_id") != str(server.id):
                 if server.status != ServerState.MISSING:

@@ -14,7 +14,17 @@ from containervps.db.models import Server
 from containervps.services.host.capabilities import EgressSupport
 from containervps.services.servers.bandwidth import BandwidthSupport
 
-__all__ = ["bandwidth_on_member", "egress_on_member", "ssh_reason"]
+__all__ = [
+    "OFFLINE_DETAIL",
+    "bandwidth_on_member",
+    "egress_on_member",
+    "ssh_reason",
+    "unreachable",
+]
+
+# The start of the status detail of a server whose member LXD cannot reach (the reconciler
+# writes it with the status "unknown", services/reconcile/members.py).
+OFFLINE_DETAIL = "cluster member {member} is offline"
 
 
 def _why(member: str, what: str) -> str:
@@ -40,3 +50,10 @@ def ssh_reason(server: Server) -> str | None:
         f"on cluster member {server.member}: no SSH port (the platform's DNAT forward on this "
         "host does not reach the member's bridge yet); use exec or the console"
     )
+
+
+def unreachable(server: Server) -> bool:
+    """Whether the reconciler found the server's member offline (and has not seen it back)."""
+    if not server.member or server.status != "unknown":
+        return False
+    return (server.status_detail or "").startswith(OFFLINE_DETAIL.format(member=server.member))

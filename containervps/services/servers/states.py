@@ -9,6 +9,7 @@ from enum import StrEnum
 from containervps.db.models import Server
 from containervps.errors import Conflict
 from containervps.services.actions.commands import Command
+from containervps.services.servers import on_member
 
 __all__ = [
     "ACTIVE",
@@ -75,7 +76,14 @@ TRANSITIONS: dict[Command, Transition] = {
 
 
 def check_state(server: Server, allowed: frozenset[ServerState]) -> None:
-    """Conflict unless the server is in one of the ``allowed`` states."""
+    """Conflict unless the server is in one of the ``allowed`` states (and LXD can reach
+    its cluster member: nothing is asked of an offline member)."""
+    if on_member.unreachable(server):
+        raise Conflict(
+            f"server {server.id} is on cluster member {server.member}, which is offline",
+            details={"status": server.status, "member": server.member},
+            resolution="retry when the member is back online",
+        )
     if server.status in allowed:
         return
     if server.status in BROKEN:

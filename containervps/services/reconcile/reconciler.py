@@ -65,9 +65,9 @@ class Reconciler:
         seen_at = utcnow()  # before LXD is asked: an action started after it may explain drift
         instances = self._instances()
         # Members first: the rest of the pass leaves the servers of unreachable members alone.
-        members = MemberPass(self.settings, self.lxd, dry_run=dry_run)
-        findings += members.run(instances, self._idle_servers())
-        self.offline = members.offline
+        member_pass = MemberPass(self.settings, self.lxd, dry_run=dry_run)
+        findings += member_pass.run(instances, self._idle_servers())
+        self.offline = member_pass.offline
         # Proxy devices of older versions go before their projects are told to block them.
         findings += self._old_ssh_devices(instances, dry_run)
         findings += self._project_configs(dry_run)

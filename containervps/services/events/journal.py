@@ -33,6 +33,9 @@ class EventType(StrEnum):
     TRANSFER_EXCEEDED = "server.transfer_exceeded"  # all of the month's allowance sent
     TRANSFER_THROTTLED = "server.transfer_throttled"  # egress held to the throttle rate
     TRANSFER_UNTHROTTLED = "server.transfer_unthrottled"  # the operator lifted or reset it
+    MAINTENANCE_NOTICE = "server.maintenance_notice"  # its host drains: it is about to move
+    MAINTENANCE_MOVED = "server.maintenance_moved"  # moved to another host for maintenance
+    MAINTENANCE_NOT_MOVED = "server.maintenance_not_moved"  # the move failed: it stayed
 
 
 def record_in(

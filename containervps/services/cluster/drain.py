@@ -178,9 +178,14 @@ def _notify_and_write_move(
 
 def restore_member(settings: Settings, *, name: str) -> HostMember:
     """Put a member back ``online`` (placement admits there again); servers stay where they
-    are. Refused while moves off it still run."""
+    are. Refused while moves off it still run, and for a member already online."""
     with session_scope(settings, immediate=True) as session:
         host = recorded(session, name)
+        if host.state == MemberState.ONLINE:
+            raise Conflict(
+                f"host {name} is online: there is nothing to restore",
+                details={"host": name, "state": host.state},
+            )
         check_transition(name, current=MemberState(host.state), new=MemberState.ONLINE)
         moving = session.exec(
             select(Action).where(

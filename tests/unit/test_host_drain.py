@@ -4,12 +4,16 @@ cluster: tests/integration/test_cluster_drain.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any, cast
 
 import pytest
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
+from containervps.cli import app as cli_app
+from containervps.cli import common as cli_common
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Event, HostMember, Server
@@ -194,3 +198,31 @@ def test_a_failed_move_leaves_the_server_running_where_it_was(db: Settings) -> N
     assert _state(db, "member1") == "draining"
     with pytest.raises(Conflict):  # its action still runs here (the runner closes it)
         drain.restore_member(db, name="member1")
+
+
+def test_a_resumed_move_finds_the_instance_moved_and_finishes(db: Settings) -> None:
+    _members(db)
+    (server,) = _servers(db, 1)
+    (action,) = drain.request_drain(db, name="member1").actions
+    # The process died after LXD moved the stopped instance, before anything was recorded.
+    store.merge_params(db, action.id or 0, {"was_running": True, "to": "member3"})
+    lxd = FakeCluster(db, {server.lxd_name: "member3"})
+    lxd.info[server.lxd_name] = replace(lxd.info[server.lxd_name], status="Stopped")
+    moved = _move(db, lxd, action)
+    assert moved.member == "member3" and moved.status == "running"
+    assert lxd.calls == [("start", server.lxd_name)]  # no second stop, no second move
+    assert _state(db, "member1") == "evacuated"
+
+
+def test_the_cli_drains_and_restores(app_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    _members(app_env)
+    monkeypatch.setattr(cli_common, "lxd", lambda: FakeCluster(app_env, {}))
+    runner = CliRunner()
+    drained = runner.invoke(cli_app, ["host", "drain", "member2", "--json"])
+    assert drained.exit_code == 0, drained.output
+    out = json.loads(drained.stdout)
+    assert out["host"]["state"] == "evacuated" and out["moves"] == []
+    again = runner.invoke(cli_app, ["host", "drain", "member2"])
+    assert again.exit_code == 1 and "evacuated" in again.output
+    restored = runner.invoke(cli_app, ["host", "restore", "member2", "--json"])
+    assert restored.exit_code == 0 and json.loads(restored.stdout)["state"] == "online"

@@ -215,7 +215,9 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
                     Event.type == EventType.MAINTENANCE_MOVED,
                 )
             ).one()
-            assert moved.at > notices[0].at
+            assert moved.at > notices[0].at and moved.details["to"] in ("member2", "member3")
+            if action.server_id == running.id:
+                print(f"server {running.id} off for {moved.details['seconds']} s (its event)")
     for before in servers:
         after = _server(settings, before.id or 0)
         inst = lxd.instances.get(name=after.lxd_name, project=after.lxd_project)

@@ -13,6 +13,7 @@ A run resumed after the API process died finds where LXD has the instance and go
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -92,7 +93,7 @@ def run(job: Job) -> Action:
     if was_running is None:  # a resumed run keeps what the first one saw
         was_running = info.status == "Running"
         merge_params(job.settings, job.action_id, {WAS_RUNNING: was_running})
-    target = info.location
+    target, began = info.location, time.monotonic()
     if info.location == source:
         try:
             target = params.get(TO) or _reserve(job.settings, job.server_id, source=source)
@@ -107,20 +108,35 @@ def run(job: Job) -> Action:
     _set_member(job.settings, job.server_id, target)  # a resumed run: where LXD has it
     set_progress(job.settings, job.action_id, 70)
     _sync_forwards(job.settings, job.server_id)
-    if was_running:
-        _start(job)
+    moved = f"moved to another host for maintenance of host {source}"
+    try:
+        if was_running:
+            _start(job)
+    except ContainerVpsError as exc:
+        _event(
+            job,
+            EventType.MAINTENANCE_MOVED,
+            f"{moved} but did not start there: {exc.one_line()}; power it on again",
+            severity="error",
+            to=target,
+        )
+        members.settle_drain(job.settings, source)  # it did leave the member
+        raise
     boundaries.after(job)
     state = ServerState.RUNNING if was_running else ServerState.OFF
     done = finish(
         job.settings, job.action_id, server_update={"status": state, "status_detail": None}
     )
+    seconds = round(time.monotonic() - began, 1)
     _event(
         job,
         EventType.MAINTENANCE_MOVED,
-        f"moved to another host for maintenance of host {source}"
-        + (" and started again" if was_running else "; it stays off as it was"),
+        f"{moved} and started again after {seconds} s off"
+        if was_running
+        else f"{moved}; it stays off as it was",
         severity="info",
         to=target,
+        seconds=seconds,
     )
     members.settle_drain(job.settings, source)
     return done
@@ -143,8 +159,19 @@ def _stay(job: Job, *, source: str, was_running: bool, cause: ContainerVpsError)
     return LxdError(message, details={"member": source, "cause": cause.code})
 
 
-def _event(job: Job, kind: EventType, message: str, *, severity: str, to: str | None) -> None:
+def _event(
+    job: Job,
+    kind: EventType,
+    message: str,
+    *,
+    severity: str,
+    to: str | None,
+    seconds: float | None = None,
+) -> None:
+    """A move's outcome for the tenant (``seconds``: from the stop to the start there)."""
     details = {"action_id": job.action_id, "from": job.action.params[FROM], "to": to}
+    if seconds is not None:
+        details["seconds"] = seconds
     record(
         job.settings,
         server_id=job.server_id,

@@ -145,7 +145,9 @@ def request_drain(settings: Settings, *, name: str, request_id: str | None = Non
         host.updated_at = at = utcnow()
         session.add(host)
         actions = [
-            _notify_and_write_move(session, server, host=name, at=at, n=n, total=len(servers))
+            _notify_and_write_move(
+                session, server, host=name, at=at, n=n, total=len(servers), request_id=request_id
+            )
             for n, server in enumerate(servers, start=1)
         ]
         session.flush()
@@ -153,7 +155,14 @@ def request_drain(settings: Settings, *, name: str, request_id: str | None = Non
 
 
 def _notify_and_write_move(
-    session: Session, server: Server, *, host: str, at: datetime, n: int, total: int
+    session: Session,
+    server: Server,
+    *,
+    host: str,
+    at: datetime,
+    n: int,
+    total: int,
+    request_id: str | None,
 ) -> Action:
     """The notice first, then the action: the event is older than the action's start."""
     running = server.status != "off"
@@ -169,6 +178,7 @@ def _notify_and_write_move(
         tenant_id=server.tenant_id,
         server_id=server.id,
         command=Command.MIGRATE_SERVER,
+        request_id=request_id,
         runner=this_runner(),
         params={FROM: host},
     )

@@ -162,14 +162,14 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
     tenant = tenants.create_tenant(settings, lxd, name=f"dr-{secrets.token_hex(3)}", quota=quota)
     tid = tenant.tenant.id
     assert tid is not None
-    # Round robin over equal members: s0 and s3 go to member1.
-    servers = [_create(settings, lxd, tenant_id=tid, name=f"s{n}", plan=plan) for n in range(5)]
+    # Round robin over equal members: s0, s3 and s6 go to member1.
+    servers = [_create(settings, lxd, tenant_id=tid, name=f"s{n}", plan=plan) for n in range(7)]
     on_member1 = [s for s in servers if s.member == "member1"]
-    assert len(on_member1) == 2
+    assert len(on_member1) == 3
     marks = {s.id: secrets.token_hex(8) for s in servers}
     for server in servers:
         _exec(lxd, server, ["sh", "-c", f"echo {marks[server.id]} > {MARK}"])
-    running, stopped = on_member1
+    running, stopped, _ = on_member1
     assert running.id is not None and stopped.id is not None
     snapshot = create_snapshot(settings, lxd, server_id=running.id, tenant_id=tid, name="before")
     _run(
@@ -191,7 +191,7 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
         seconds[action.server_id or 0] = time.monotonic() - began
     total = time.monotonic() - started
     for server_id, took in seconds.items():
-        power = "running" if server_id == running.id else "stopped"
+        power = "stopped" if server_id == stopped.id else "running"
         print(f"moved server {server_id} ({power}): {took:.1f}s")
     print(f"drain of member1 ({len(seconds)} servers): {total:.1f}s")
 
@@ -208,7 +208,7 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
             assert len(notices) == 1 and notices[0].at <= done.started
             text = notices[0].message
             assert "host member1" in text
-            assert ("CRIU" in text) == (action.server_id == running.id)
+            assert ("CRIU" in text) == (action.server_id != stopped.id)
             moved = session.exec(
                 select(Event).where(
                     Event.server_id == action.server_id,
@@ -216,8 +216,8 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
                 )
             ).one()
             assert moved.at > notices[0].at and moved.details["to"] in ("member2", "member3")
-            if action.server_id == running.id:
-                print(f"server {running.id} off for {moved.details['seconds']} s (its event)")
+            if action.server_id != stopped.id:
+                print(f"server {action.server_id} off for {moved.details['seconds']} s (its event)")
     for before in servers:
         after = _server(settings, before.id or 0)
         inst = lxd.instances.get(name=after.lxd_name, project=after.lxd_project)

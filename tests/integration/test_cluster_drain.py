@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -247,20 +248,60 @@ def test_drain_moves_every_server_off_with_notice_first_and_restore_readmits(
     # Evacuated: no create lands there (member1 would win the tie of empty members otherwise).
     assert _create(settings, lxd, tenant_id=tid, name="after", plan=plan).member != "member1"
 
-    _admin_api(settings, tenant_token=_tenant_token(settings, tid), server_id=running.id)
+    as_tenant = {"Authorization": f"Bearer {_tenant_token(settings, tid)}"}
+    with _api(settings) as (client, admin):
+        base = "/v1/admin/hosts"
+        r = client.post(f"{base}/nosuch/actions/drain", headers=admin)
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["details"]["hosts"] == list(MEMBERS)
+        r = client.post(f"{base}/member1/actions/drain", headers=admin)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["details"]["state"] == "evacuated"
+        r = client.post(f"{base}/member2/actions/restore", headers=admin)
+        assert r.status_code == 409, r.text  # online: nothing to restore
+        r = client.get(f"/v1/servers/{running.id}/events", headers=as_tenant)
+        assert r.status_code == 200, r.text
+        types = [e["type"] for e in r.json()["events"]]  # newest first
+        assert types.index("server.maintenance_moved") < types.index("server.maintenance_notice")
+        for verb in ("drain", "restore"):
+            r = client.post(f"{base}/member1/actions/{verb}", headers=as_tenant)
+            assert r.status_code == 403, r.text
 
-    # Restored through the API: member1 is the emptiest, the next create lands there.
+        # Restored through the API: member1 is the emptiest, the next create lands there.
+        r = client.post(f"{base}/member1/actions/restore", headers=admin)
+        assert r.status_code == 200 and r.json()["host"]["state"] == "online", r.text
+        back = _create(settings, lxd, tenant_id=tid, name="back", plan=plan)
+        assert back.member == "member1"
+
+        # A drain through the API: 202, the move runs on the API's worker, the tenant polls it.
+        started = time.monotonic()
+        r = client.post(f"{base}/member1/actions/drain", headers=admin)
+        assert r.status_code == 202, r.text
+        assert r.json()["host"]["state"] == "draining"
+        (action,) = r.json()["actions"]
+        assert action["command"] == "migrate_server" and action["resources"][0]["id"] == back.id
+        deadline = time.monotonic() + 120
+        while action["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            action = client.get(f"/v1/actions/{action['id']}", headers=as_tenant).json()["action"]
+        assert action["status"] == "success", action
+        print(f"drain through the API (1 running server): {time.monotonic() - started:.1f}s")
+        r = client.get(f"{base}/member1", headers=admin)
+        assert r.json()["host"]["state"] == "evacuated" and r.json()["host"]["servers"] == 0
+        r = client.post(f"{base}/member1/actions/restore", headers=admin)
+        assert r.status_code == 200, r.text
+    after = _server(settings, back.id or 0)
+    assert after.member != "member1" and after.status == "running"
     assert members.get_host(settings, "member1").state == "online"
-    assert _create(settings, lxd, tenant_id=tid, name="back", plan=plan).member == "member1"
 
 
 def _tenant_token(settings: Settings, tenant_id: int) -> str:
     return tokens.create_token(settings, name="tenant", tenant_id=tenant_id)[1]
 
 
-def _admin_api(settings: Settings, *, tenant_token: str, server_id: int) -> None:
-    """The tenant's events and the admin endpoints through the app, with this test's
-    settings."""
+@contextmanager
+def _api(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API app in-process with this test's settings, and an admin's headers."""
     _, admin = tokens.create_token(settings, name="admin", is_admin=True)
     mp = pytest.MonkeyPatch()
     for key, value in {"data_dir": settings.data_dir, **SETTINGS}.items():
@@ -269,29 +310,7 @@ def _admin_api(settings: Settings, *, tenant_token: str, server_id: int) -> None
     get_settings.cache_clear()
     try:
         with TestClient(create_app()) as client:
-            headers = {"Authorization": f"Bearer {admin}"}
-            base = "/v1/admin/hosts"
-            r = client.post(f"{base}/nosuch/actions/drain", headers=headers)
-            assert r.status_code == 404, r.text
-            assert r.json()["error"]["details"]["hosts"] == list(MEMBERS)
-            r = client.post(f"{base}/member1/actions/drain", headers=headers)
-            assert r.status_code == 409, r.text
-            assert r.json()["error"]["details"]["state"] == "evacuated"
-            r = client.post(f"{base}/member2/actions/restore", headers=headers)
-            assert r.status_code == 409, r.text  # online: nothing to restore
-            tenant = {"Authorization": f"Bearer {tenant_token}"}
-            r = client.get(f"/v1/servers/{server_id}/events", headers=tenant)
-            assert r.status_code == 200, r.text
-            types = [e["type"] for e in r.json()["events"]]  # newest first
-            assert types.index("server.maintenance_moved") < types.index(
-                "server.maintenance_notice"
-            )
-            for verb in ("drain", "restore"):
-                r = client.post(f"{base}/member1/actions/{verb}", headers=tenant)
-                assert r.status_code == 403, r.text
-            r = client.post(f"{base}/member1/actions/restore", headers=headers)
-            assert r.status_code == 200, r.text
-            assert r.json()["host"]["state"] == "online"
+            yield client, {"Authorization": f"Bearer {admin}"}
     finally:
         mp.undo()
         get_settings.cache_clear()

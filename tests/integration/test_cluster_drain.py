@@ -5,7 +5,7 @@ drained, each tenant gets its notice event before its server moves, every server
 member2/member3 with the same id, address, data, snapshot and power state, member1 ends
 evacuated and takes no create until restored. Then the admin endpoints, in-process
 (TestClient): 404 naming the hosts, 409 for transitions the state machine refuses, 403 for a
-tenant token, and a restore through the API.
+tenant token, the tenant's events, a restore, and a drain run by the API's worker.
 
 The cluster has names of its own (prefix ``cvpsdr``, bridge ``cvpsdrbr0``, 10.214.3.0/24,
 member network ``cvpsdrnet0`` 10.215.3.0/24, nftables tables ``cvpsdr*``), so that the other

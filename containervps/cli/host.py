@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import typer
 from sqlalchemy.exc import OperationalError
 
 from containervps.cli import common
 from containervps.errors import ContainerVpsError
 from containervps.schemas.host import HostPublic
-from containervps.services.cluster import members
+from containervps.services.actions.runner import run_action
+from containervps.services.cluster import drain, members
 from containervps.services.firewalls import enforce
 from containervps.services.host import daemons, lxcfs_watchdog
 from containervps.services.host.check import HostCheck
 from containervps.services.host.setup import HostSetup
+from containervps.services.servers.migrate import TO
+from containervps.services.tenancy import audit
+from containervps.services.tenancy.tokens import CLI_ACTOR
 
 app = typer.Typer(
     help="Host set-up and capability checks; LXD cluster members as hosts.", no_args_is_help=True
@@ -161,8 +167,72 @@ def list_hosts(json_out: bool = common.JsonOption) -> None:
 @app.command("show")
 def show(name: str, json_out: bool = common.JsonOption) -> None:
     """One recorded cluster member."""
+    row = _host_row(name)
+    if json_out:
+        common.print_json(row.model_dump())
+        return
+    _print_hosts([row])
+
+
+def _host_row(name: str) -> HostPublic:
     servers = members.server_counts(common.settings()).get(name, 0)
-    row = HostPublic.of(members.get_host(common.settings(), name), servers=servers)
+    return HostPublic.of(members.get_host(common.settings(), name), servers=servers)
+
+
+@app.command("drain")
+def drain_host(
+    name: str = typer.Argument(..., help="The recorded member to drain."),
+    json_out: bool = common.JsonOption,
+) -> None:
+    """Stop admitting on a member, notify each tenant, move its servers off one by one."""
+    s = common.settings()
+    with audit.audited(s, actor=CLI_ACTOR, action="host.drain", target=f"host:{name}"):
+        lxd = common.lxd()
+        accepted = drain.request_drain(s, name=name)
+        moves = []
+        for n, action in enumerate(accepted.actions, start=1):
+            assert action.id is not None
+            started = time.monotonic()
+            with common.console.status(
+                f"moving server {action.server_id} ({n}/{len(accepted.actions)})..."
+            ):
+                done = run_action(s, action.id, lxd=lxd)
+            moves.append(
+                {
+                    "server_id": done.server_id,
+                    "action_id": done.id,
+                    "status": done.status,
+                    "to": done.params.get(TO) if done.status == "success" else None,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "error": done.error_message,
+                }
+            )
+    host = _host_row(name)
+    if json_out:
+        common.print_json({"host": host.model_dump(), "moves": moves})
+    else:
+        common.print_table(
+            f"drain of {name}",
+            ["server", "action", "status", "to", "seconds", "error"],
+            [tuple(str(m[k] or "") for k in m) for m in moves],
+        )
+        common.console.print(f"host {name}: {host.state}, {host.servers} server(s) left")
+    failed = [m for m in moves if m["status"] != "success"]
+    if failed:
+        common.err_console.print(
+            f"{len(failed)} server(s) did not move; host {name} stays draining "
+            "(run drain again to retry them)"
+        )
+        raise typer.Exit(1)
+
+
+@app.command("restore")
+def restore_host(name: str, json_out: bool = common.JsonOption) -> None:
+    """Admit new servers on a drained member again (moved servers stay where they are)."""
+    s = common.settings()
+    with audit.audited(s, actor=CLI_ACTOR, action="host.restore", target=f"host:{name}"):
+        drain.restore_member(s, name=name)
+    row = _host_row(name)
     if json_out:
         common.print_json(row.model_dump())
         return

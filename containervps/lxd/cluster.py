@@ -111,6 +111,18 @@ class ClusterObjects:
         )
         return int((meta.get("space") or {}).get("total") or 0)
 
+    def move_to_member(self, *, name: str, project: str, member: str) -> None:
+        """Move a stopped instance to another member, keeping its name and project (its
+        volume, snapshots and config go along; LXD 5.0 has no live move of a container)."""
+        self.api.request(
+            "post",
+            f"/instances/{name}",
+            project=project,
+            params={"target": member},
+            json={"name": name, "migration": True},
+            what=f"move instance {name} to member {member}",
+        )
+
     def create_pool(
         self,
         *,

@@ -33,6 +33,7 @@ __all__ = [
     "FirewallEnvelope",
     "FirewallList",
     "Health",
+    "HostDrain",
     "HostEnvelope",
     "HostList",
     "ImageList",
@@ -178,6 +179,14 @@ class UsageEnvelope(BaseModel):
 
 class HostEnvelope(BaseModel):
     host: HostPublic
+
+
+class HostDrain(BaseModel):
+    """A drain was accepted: the host (draining; evacuated when it held nothing) and the
+    move of each of its servers, in the order they run."""
+
+    host: HostPublic
+    actions: list[ActionPublic]
 
 
 class HostList(BaseModel):

@@ -6,12 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from containervps.api.deps import AdminDep, LxdDep, SettingsDep
+from containervps.api.deps import AdminDep, LxdDep, SettingsDep, WorkerDep
+from containervps.api.errors import request_id
 from containervps.api.openapi import errors
+from containervps.api.render import action_json
 from containervps.schemas.bounds import Name
 from containervps.schemas.host import HostJoin, HostPublic
-from containervps.schemas.responses import HostEnvelope, HostList
-from containervps.services.cluster import members
+from containervps.schemas.responses import HostDrain, HostEnvelope, HostList
+from containervps.services.cluster import drain, members
 
 router = APIRouter(prefix="/v1/admin/hosts", tags=["admin"])
 
@@ -39,3 +41,38 @@ def join_host(
     request.state.audit_target = f"host:{body.name}"
     row = members.join_host(settings, lxd, name=body.name, labels=body.labels)
     return {"host": HostPublic.of(row).model_dump()}
+
+
+@router.post(
+    "/{name}/actions/drain", status_code=202, response_model=HostDrain, responses=errors(404, 409)
+)
+def drain_host(
+    name: Name,
+    request: Request,
+    _: AdminDep,
+    settings: SettingsDep,
+    lxd: LxdDep,  # LXD answers: a 503 leaves no drain half-started
+    worker: WorkerDep,
+) -> dict[str, Any]:
+    """Stop admitting on the member, tell each affected tenant, then move every server off it
+    one after another (409 naming what has no room elsewhere: nothing moves)."""
+    request.state.audit_target = f"host:{name}"
+    accepted = drain.request_drain(settings, name=name, request_id=request_id(request))
+    if accepted.actions:
+        worker.submit_in_order([a.id or 0 for a in accepted.actions])
+    servers = members.server_counts(settings).get(name, 0)
+    return {
+        "host": HostPublic.of(accepted.host, servers=servers).model_dump(),
+        "actions": [action_json(a) for a in accepted.actions],
+    }
+
+
+@router.post("/{name}/actions/restore", response_model=HostEnvelope, responses=errors(404, 409))
+def restore_host(
+    name: Name, request: Request, _: AdminDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Admit new servers on the member again (servers moved off it stay where they are)."""
+    request.state.audit_target = f"host:{name}"
+    row = drain.restore_member(settings, name=name)
+    servers = members.server_counts(settings).get(name, 0)
+    return {"host": HostPublic.of(row, servers=servers).model_dump()}

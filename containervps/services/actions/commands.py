@@ -19,6 +19,7 @@ class Command(StrEnum):
     REBUILD_SERVER = "rebuild_server"
     RESIZE_SERVER = "resize_server"
     RESTORE_SNAPSHOT = "restore_snapshot"
+    MIGRATE_SERVER = "migrate_server"  # moved to another cluster member (a host drain)
 
 
 POWER_COMMANDS = frozenset({Command.POWERON, Command.SHUTDOWN, Command.POWEROFF, Command.REBOOT})

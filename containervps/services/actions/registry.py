@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from containervps.services.actions.commands import Command
 from containervps.services.actions.job import Runner
-from containervps.services.servers import create, delete, power, rebuild, resize, restore
+from containervps.services.servers import (
+    create,
+    delete,
+    migrate,
+    power,
+    rebuild,
+    resize,
+    restore,
+)
 
 __all__ = ["RUNNERS"]
 
@@ -18,4 +26,5 @@ RUNNERS: dict[Command, Runner] = {
     Command.REBUILD_SERVER: rebuild.run,
     Command.RESIZE_SERVER: resize.run,
     Command.RESTORE_SNAPSHOT: restore.run,
+    Command.MIGRATE_SERVER: migrate.run,
 }

@@ -33,6 +33,17 @@ class ActionWorker:
             self._in_flight.add(action_id)
         return self._pool.submit(self._run, action_id, resume)
 
+    def submit_in_order(self, action_ids: list[int]) -> Future[None]:
+        """Run actions one after another on one thread (a drain's moves: one outage at a
+        time, as its notice says, and one LXD migration at a time)."""
+        with self._lock:
+            self._in_flight.update(action_ids)
+        return self._pool.submit(self._run_in_order, action_ids)
+
+    def _run_in_order(self, action_ids: list[int]) -> None:
+        for action_id in action_ids:
+            self._run(action_id, False)
+
     def start(self, accepted: Accepted) -> None:
         """Run a newly accepted request's action (a replayed Idempotency-Key runs nothing)."""
         if not accepted.replayed:

@@ -20,7 +20,16 @@ from containervps.lxd import Lxd
 from containervps.services.cluster.states import MemberState, check_transition, observed_state
 from containervps.services.servers.queries import validate_labels
 
-__all__ = ["any_recorded", "get_host", "join_host", "list_hosts", "server_counts", "set_state"]
+__all__ = [
+    "any_recorded",
+    "get_host",
+    "join_host",
+    "list_hosts",
+    "recorded",
+    "server_counts",
+    "set_state",
+    "settle_drain",
+]
 
 MIB, GIB = 2**20, 2**30
 
@@ -93,24 +102,48 @@ def list_hosts(settings: Settings) -> list[HostMember]:
         return list(session.exec(select(HostMember).order_by(col(HostMember.name))).all())
 
 
-def _recorded(session: Session, name: str) -> HostMember:
+def recorded(session: Session, name: str) -> HostMember:
+    """The recorded member ``name`` (NotFound naming the recorded members)."""
     row = session.get(HostMember, name)
     if row is None:
-        raise NotFound(f"host {name!r} not found", details={"host": name})
+        known = list(session.exec(select(HostMember.name).order_by(col(HostMember.name))).all())
+        raise NotFound(
+            f"host {name!r} not found",
+            details={"host": name, "hosts": known},
+            resolution=f"recorded hosts: {', '.join(known) or 'none (single-host mode)'}",
+        )
     return row
 
 
 def get_host(settings: Settings, name: str) -> HostMember:
     with session_scope(settings) as session:
-        return _recorded(session, name)
+        return recorded(session, name)
 
 
 def set_state(settings: Settings, *, name: str, state: MemberState) -> HostMember:
     """Move a recorded member to ``state`` if the state machine allows it."""
     with session_scope(settings, immediate=True) as session:
-        row = _recorded(session, name)
+        row = recorded(session, name)
         check_transition(name, current=MemberState(row.state), new=state)
         row.state = state.value
         row.updated_at = utcnow()
         session.add(row)
+        return row
+
+
+def settle_drain(settings: Settings, name: str) -> HostMember | None:
+    """A draining member that holds no live server any more becomes ``evacuated`` (called
+    after each server moved away; None: no such member)."""
+    with session_scope(settings, immediate=True) as session:
+        row = session.get(HostMember, name)
+        if row is None or row.state != MemberState.DRAINING:
+            return row
+        left = session.exec(
+            select(func.count(col(Server.id))).where(
+                col(Server.member) == name, col(Server.deleted_at).is_(None)
+            )
+        ).one()
+        if left == 0:
+            row.state, row.updated_at = MemberState.EVACUATED.value, utcnow()
+            session.add(row)
         return row

@@ -125,9 +125,15 @@ def choose(candidates: list[Candidate]) -> Candidate | None:
 
 
 def place(
-    session: Session, settings: Settings, *, want: Usage, want_iops: admission.Iops
+    session: Session,
+    settings: Settings,
+    *,
+    want: Usage,
+    want_iops: admission.Iops,
+    exclude: str | None = None,
 ) -> str | None:
     """The member a new server holding ``want`` goes to; None when no member is recorded.
+    ``exclude``: a member never chosen (the one a moved server leaves).
 
     Call inside the create's BEGIN IMMEDIATE transaction, before the server row is added.
     """
@@ -137,6 +143,9 @@ def place(
     candidates: list[Candidate] = []
     skipped: dict[str, dict[str, Any]] = {}
     for row in rows:
+        if row.name == exclude:
+            skipped[row.name] = {"reason": "moving away from it"}
+            continue
         judged = _judge(session, settings, row, want=want, want_iops=want_iops)
         if isinstance(judged, Candidate):
             candidates.append(judged)

@@ -36,6 +36,9 @@ class EventType(StrEnum):
     MEMBER_OFFLINE = "server.member_offline"  # LXD cannot reach the cluster member it is on
     MEMBER_ONLINE = "server.member_online"  # that member answers again
     MEMBER_CHANGED = "server.member_changed"  # found on another member than recorded: adopted
+    MAINTENANCE_NOTICE = "server.maintenance_notice"  # its host drains: it is about to move
+    MAINTENANCE_MOVED = "server.maintenance_moved"  # moved to another host for maintenance
+    MAINTENANCE_NOT_MOVED = "server.maintenance_not_moved"  # the move failed: it stayed
 
 
 def record_in(

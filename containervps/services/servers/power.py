@@ -9,7 +9,7 @@ from sqlmodel import Session
 from containervps.config import Settings
 from containervps.db.models import Action, Server
 from containervps.errors import InvalidInput, LxdError
-from containervps.lxd import retry_while_busy
+from containervps.lxd import Lxd, retry_while_busy
 from containervps.lxd.idmaps import ISOLATED, in_subuid_range
 from containervps.services.actions.commands import POWER_COMMANDS, Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
@@ -20,7 +20,7 @@ from containervps.services.servers.states import TRANSITIONS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["request_power", "run"]
+__all__ = ["request_power", "run", "shut_down"]
 
 
 def request_power(
@@ -52,6 +52,15 @@ def request_power(
     return submit(settings, request, prepare)
 
 
+def shut_down(lxd: Lxd, *, name: str, project: str, timeout: int) -> None:
+    """Stop cleanly within ``timeout`` seconds, then hard."""
+    try:
+        lxd.instances.set_state(name=name, project=project, action="stop", timeout=timeout)
+    except LxdError:
+        log.info("graceful shutdown timed out; stopping hard", extra={"instance": name})
+        lxd.instances.set_state(name=name, project=project, action="stop", force=True)
+
+
 def run(job: Job) -> Action:
     """Bring the container to the state the command asks for."""
     name, project = job.server.lxd_name, job.server.lxd_project
@@ -76,11 +85,7 @@ def run(job: Job) -> Action:
     elif command == Command.POWEROFF and current != "Stopped":
         state("stop", force=True)
     elif command == Command.SHUTDOWN and current != "Stopped":
-        try:
-            state("stop", timeout=timeout)
-        except LxdError:
-            log.info("graceful shutdown timed out; stopping hard", extra={"server": job.server_id})
-            state("stop", force=True)
+        shut_down(job.lxd, name=name, project=project, timeout=timeout)
     elif command == Command.REBOOT:
         if current == "Running":
             try:

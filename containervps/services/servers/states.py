@@ -72,6 +72,8 @@ TRANSITIONS: dict[Command, Transition] = {
     Command.REBUILD_SERVER: Transition(USABLE, S.REBUILDING, S.RUNNING),
     Command.RESIZE_SERVER: Transition(USABLE, None, None),  # live: the power state stays
     Command.RESTORE_SNAPSHOT: Transition(ACTIVE, None, None),
+    # the power state before the move is the one after it
+    Command.MIGRATE_SERVER: Transition(ACTIVE, None, None),
 }
 
 

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     cluster_network: str = "cvpsclnet0"  # managed bridge on every member (inside its netns)
     cluster_network_subnet: str = "10.215.0.1/24"  # that bridge's address (no NAT: no uplink)
     cluster_start_timeout: float = 120.0  # seconds for a member daemon to answer / all online
+    # Routes to servers on members (services/cluster/routes.py): "<server ipv4>/32 via <its
+    # member's address>" in the host's main table, marked with this routing protocol number so
+    # a sync only ever touches its own; the lock serialises syncs across processes.
+    cluster_route_protocol: int = Field(default=214, ge=1, le=254)
+    cluster_route_lock: Path = Path("/run/containervps/cluster-routes.lock")
 
     # Images
     debian_mirror: str = "http://deb.debian.org/debian"

@@ -223,6 +223,18 @@ class Instances:
             "patch", f"/instances/{name}", project=project, json=body, what=f"update {name}"
         )
 
+    def move_to_member(self, *, name: str, project: str, member: str) -> None:
+        """Move a stopped instance to another cluster member under the same name (``lxc move
+        NAME --target MEMBER``; LXD copies its volume across and drops the old one)."""
+        self.api.request(
+            "post",
+            f"/instances/{name}",
+            project=project,
+            params={"target": member},
+            json={"name": name, "migration": True, "live": False},
+            what=f"move instance {name} to {member}",
+        )
+
     def remove_device(self, *, name: str, project: str, device: str) -> None:
         """Drop one device of the instance's own (a PATCH cannot remove; a PUT replaces)."""
         meta = self.api.request(

@@ -1,0 +1,286 @@
+"""SSH into servers on a real 3-member LXD cluster through this host's forwarded ports.
+
+Each server on a member gets an SSH port from the same allocator as on one host, the same DNAT
+forward (the test's own nftables table), and a host route ``<ipv4>/32 via <member>``
+(services/cluster/routes.py) marked with the test's own routing protocol number. A server is
+then moved to another member with LXD (stopped, same name), its member recorded, the routes
+synced, and it answers SSH on the same port and address, with its files.
+
+The cluster has names of its own (prefix ``cvpsnt``, bridge ``cvpsntbr0``, 10.214.4.0/24,
+member network ``cvpsntnet0`` 10.215.4.0/24), so that other cluster tests and a development
+cluster brought up by hand are left alone. The client is the real OpenSSH client on this host,
+connecting to the platform's ``ssh_address`` (the servers' gateway, as on one host). Timings
+are printed (``-s``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from containervps.api.render import server_json
+from containervps.config import Settings
+from containervps.db import migrate
+from containervps.db.engine import session_scope
+from containervps.db.models import Server
+from containervps.lxd import Lxd, connect_socket
+from containervps.schemas.plan import PlanCreate
+from containervps.schemas.quota import QuotaUpdate
+from containervps.services.actions.runner import run_action
+from containervps.services.cluster import members, routes
+from containervps.services.cluster.dev import DevCluster
+from containervps.services.firewalls import enforce
+from containervps.services.images.service import ImageService
+from containervps.services.servers import ssh_forwards
+from containervps.services.servers.create import create_server
+from containervps.services.servers.delete import request_delete
+from containervps.services.tenancy import plans, ssh_keys, tenants
+from containervps.shell import probe
+from tests.integration.ssh_support import make_key, ssh, wait_for_ssh
+
+MEMBERS = ("member1", "member2", "member3")
+IMAGE = "debian-12"  # has sshd (test_ssh_access.py)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("cluster-ssh-data")
+    cluster_dir = Path("/var/lib/containervps-cluster-net")
+    s = Settings(
+        data_dir=data_dir,
+        cluster_dir=cluster_dir,
+        cluster_prefix="cvpsnt",
+        cluster_bridge="cvpsntbr0",
+        cluster_subnet="10.214.4.1/24",
+        cluster_network="cvpsntnet0",
+        cluster_network_subnet="10.215.4.1/24",
+        # The platform's servers live on the cluster's managed network, numbered in its subnet;
+        # the SSH address is that subnet's gateway, as on one host.
+        bridge="cvpsntnet0",
+        bridge_subnet="10.215.4.1/24",
+        lxd_socket=cluster_dir / "member1" / "unix.socket",
+        lxd_create_lock=data_dir / "create.lock",
+        # Never the platform's own table, filter, routes or locks.
+        ssh_forward_table="cvpsnttest",
+        net_filter_table="cvpsntfilter",
+        net_filter_lock=data_dir / "net-filter.lock",
+        cluster_route_protocol=215,
+        cluster_route_lock=data_dir / "routes.lock",
+    )
+    migrate.upgrade(s)
+    return s
+
+
+def _ours_left(settings: Settings) -> list[str]:
+    """The test's routes, nftables tables and cluster bridge the kernel still holds."""
+    left = [f"route {ip} via {gw}" for ip, gw in routes.held(settings).items()]
+    for family, table in (("ip", settings.ssh_forward_table), ("inet", settings.net_filter_table)):
+        if probe(["nft", "list", "table", family, table]).ok:
+            left.append(f"nft table {family} {table}")
+    if Path(f"/sys/class/net/{settings.cluster_bridge}").exists():
+        left.append(f"bridge {settings.cluster_bridge}")
+    return left
+
+
+@pytest.fixture(scope="module")
+def lxd(settings: Settings) -> Iterator[Lxd]:
+    cluster = DevCluster(settings, members=len(MEMBERS))
+    cluster.down()  # what a killed run of this test left (only this test's names)
+    routes.drop_all(settings)
+    try:
+        started = time.monotonic()
+        cluster.up()
+        print(f"\ndev-up: {time.monotonic() - started:.1f}s")
+        assert settings.lxd_socket is not None
+        client = connect_socket(settings, settings.lxd_socket)
+        started = time.monotonic()
+        ImageService(settings, client).build(IMAGE)  # cached build, imported into the cluster
+        print(f"{IMAGE} into the cluster: {time.monotonic() - started:.1f}s")
+        for name in MEMBERS:
+            members.join_host(settings, client, name=name)
+        yield client
+    finally:
+        started = time.monotonic()
+        cluster.down()  # every instance and project goes with the cluster
+        print(f"dev-down: {time.monotonic() - started:.1f}s")
+        ssh_forwards.drop_table(settings)
+        enforce.drop_table(settings)
+        routes.drop_all(settings)
+        assert _ours_left(settings) == []
+
+
+def _tenant_with_key(settings: Settings, lxd: Lxd, key: Path) -> int:
+    plans.create_plan(
+        settings,
+        PlanCreate(
+            name="nt-small",
+            vcpus=1,
+            memory_mib=256,
+            disk_gib=2,
+            disk_read_iops=500,
+            disk_write_iops=500,
+            net_ingress_mbit=100,
+            net_egress_mbit=100,
+            max_processes=500,
+            transfer_gib=10,
+        ),
+    )
+    quota = QuotaUpdate(
+        max_servers=4,
+        max_vcpus=4,
+        max_memory_mib=1024,
+        max_disk_gib=8,
+        max_processes=2000,
+        max_snapshots=1,
+    )
+    tenant = tenants.create_tenant(settings, lxd, name=f"nt-{secrets.token_hex(3)}", quota=quota)
+    tid = tenant.tenant.id
+    assert tid is not None
+    public = key.with_suffix(".pub").read_text()
+    ssh_keys.add_key(settings, tenant_id=tid, name="laptop", public_key=public)
+    return tid
+
+
+def _create(settings: Settings, lxd: Lxd, *, tenant_id: int, name: str) -> Server:
+    accepted = create_server(
+        settings,
+        lxd,
+        tenant_id=tenant_id,
+        name=name,
+        plan="nt-small",
+        image=IMAGE,
+        ssh_keys=["laptop"],
+    )
+    assert accepted.action.id is not None
+    done = run_action(settings, accepted.action.id, lxd=lxd)
+    assert done.status == "success", done.error_message
+    with session_scope(settings) as session:
+        server = session.get(Server, accepted.server.id)
+        assert server is not None
+        return server
+
+
+def _member_addresses(settings: Settings) -> dict[str, str]:
+    return {h.name: routes.member_address(h.url) for h in members.list_hosts(settings)}
+
+
+def _login(settings: Settings, server: Server, key: Path, command: str) -> list[str]:
+    """A real SSH login with the key through the server's forwarded port; its output words."""
+    assert server.ssh_port is not None
+    done = ssh(server.ssh_port, command, key=key, host=settings.ssh_address)
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+    return done.stdout.decode().split()
+
+
+def test_ssh_reaches_servers_on_members_and_follows_a_move(
+    settings: Settings, lxd: Lxd, tmp_path: Path
+) -> None:
+    key = make_key(tmp_path, "laptop")
+    tid = _tenant_with_key(settings, lxd, key)
+    started = time.monotonic()
+    a = _create(settings, lxd, tenant_id=tid, name="nt-a")
+    b = _create(settings, lxd, tenant_id=tid, name="nt-b")
+    print(f"2 {IMAGE} creates on members: {time.monotonic() - started:.1f}s")
+    assert (a.member, b.member) == ("member1", "member2")  # placement spreads them
+    addresses = _member_addresses(settings)
+
+    # Each has a port from the one allocator, shown to the tenant; the same DNAT forward as
+    # on one host; and its address routed to its member.
+    for server in (a, b):
+        shown = server_json(server)["ssh"]
+        assert shown == {
+            "host": settings.ssh_address,
+            "port": server.ssh_port,
+            "user": "root",
+        }
+        assert settings.ssh_port_min <= (server.ssh_port or 0) <= settings.ssh_port_max
+    assert a.ssh_port != b.ssh_port
+    assert ssh_forwards.forwards(settings) == {a.ssh_port: a.ipv4, b.ssh_port: b.ipv4}
+    assert routes.held(settings) == {a.ipv4: addresses["member1"], b.ipv4: addresses["member2"]}
+
+    for server in (a, b):
+        assert server.ssh_port is not None
+        started = time.monotonic()
+        wait_for_ssh(server.ssh_port, key=key, host=settings.ssh_address)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        who = _login(settings, server, key, "id -u; hostname")
+        login = time.monotonic() - started
+        assert who == ["0", server.name]
+        print(
+            f"{server.name} on {server.member}: sshd answered {first:.1f}s after the create, "
+            f"a login running a command took {login:.2f}s"
+        )
+        # The forward listens on the SSH address only, as on one host: not on loopback.
+        with pytest.raises(ConnectionRefusedError), socket.socket() as probe_socket:
+            probe_socket.settimeout(5)
+            probe_socket.connect(("127.0.0.1", server.ssh_port))
+    _login(settings, a, key, "echo kept-across-the-move > /root/marker && sync")
+
+    # Move a from member1 to member3 with LXD (stopped, same name), record it, sync, start.
+    started = time.monotonic()
+    lxd.instances.set_state(name=a.lxd_name, project=a.lxd_project, action="stop", timeout=30)
+    lxd.instances.move_to_member(name=a.lxd_name, project=a.lxd_project, member="member3")
+    moved = time.monotonic() - started
+    with session_scope(settings, immediate=True) as session:
+        row = session.get(Server, a.id)
+        assert row is not None
+        row.member = "member3"
+        session.add(row)
+    started = time.monotonic()
+    changed = routes.sync(settings)
+    sync_seconds = time.monotonic() - started
+    assert changed == 1
+    assert routes.held(settings) == {a.ipv4: addresses["member3"], b.ipv4: addresses["member2"]}
+    lxd.instances.set_state(name=a.lxd_name, project=a.lxd_project, action="start")
+    inst = lxd.instances.get(name=a.lxd_name, project=a.lxd_project)
+    assert inst.location == "member3" and inst.devices["eth0"]["ipv4.address"] == a.ipv4
+    assert a.ssh_port is not None
+    started = time.monotonic()
+    wait_for_ssh(a.ssh_port, key=key, host=settings.ssh_address)
+    back = time.monotonic() - started
+    assert _login(settings, a, key, "hostname; cat /root/marker") == [
+        "nt-a",
+        "kept-across-the-move",
+    ]
+    print(
+        f"move of a stopped {IMAGE} server member1 -> member3: {moved:.1f}s; route sync "
+        f"(1 change): {sync_seconds * 1000:.0f}ms; sshd back {back:.1f}s after the start"
+    )
+
+    # The sync owns its routes only: a lost one comes back, a stale one of its protocol goes,
+    # and with nothing to change it changes nothing.
+    stale = "10.215.4.250"
+    probe(["ip", "route", "del", f"{a.ipv4}/32", "proto", str(settings.cluster_route_protocol)])
+    probe(
+        [
+            "ip",
+            "route",
+            "add",
+            f"{stale}/32",
+            "via",
+            addresses["member1"],
+            "proto",
+            str(settings.cluster_route_protocol),
+        ]
+    )
+    assert routes.sync(settings) == 2
+    started = time.monotonic()
+    assert routes.sync(settings) == 0
+    print(f"route sync with nothing to change: {(time.monotonic() - started) * 1000:.0f}ms")
+    assert routes.held(settings) == {a.ipv4: addresses["member3"], b.ipv4: addresses["member2"]}
+
+    # Deleting the servers takes their forwards and routes away.
+    for server in (a, b):
+        assert server.id is not None
+        action = request_delete(settings, tenant_id=tid, server_id=server.id)
+        assert action.action.id is not None
+        done = run_action(settings, action.action.id, lxd=lxd)
+        assert done.status == "success", done.error_message
+    assert routes.held(settings) == {}
+    assert ssh_forwards.forwards(settings) == {}

@@ -40,11 +40,12 @@ def ssh(
     stdin: bytes | None = None,
     timeout: float = 60,
     host: str | None = None,
+    bind: str | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the real OpenSSH client as root@HOST:port, HOST being where the platform forwards
     SSH ports (default: the process settings' ``ssh_address``, the bridge's gateway unless
-    set); a key, or a password via askpass."""
-    opts = [*SSH_OPTS, "-p", str(port)]
+    set), from the source address ``bind`` if given; a key, or a password via askpass."""
+    opts = [*SSH_OPTS, "-p", str(port), *(["-b", bind] if bind else [])]
     env = dict(os.environ)
     if key is not None:
         opts += ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(key)]

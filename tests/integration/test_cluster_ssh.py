@@ -9,12 +9,15 @@ synced, and it answers SSH on the same port and address, with its files.
 The cluster has names of its own (prefix ``cvpsnt``, bridge ``cvpsntbr0``, 10.214.4.0/24,
 member network ``cvpsntnet0`` 10.215.4.0/24), so that other cluster tests and a development
 cluster brought up by hand are left alone. The client is the real OpenSSH client on this host,
-connecting to the platform's ``ssh_address`` (the servers' gateway, as on one host). Timings
-are printed (``-s``).
+connecting to the platform's ``ssh_address`` (here this host's address on the cluster bridge),
+once also from a source address outside the cluster's subnets (the single-host platform's own
+SSH address), whose replies take the member's default route back. Timings are printed
+(``-s``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import socket
 import time
@@ -24,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from containervps.api.render import server_json
-from containervps.config import Settings
+from containervps.config import Settings, get_settings
 from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
@@ -59,10 +62,12 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         cluster_subnet="10.214.4.1/24",
         cluster_network="cvpsntnet0",
         cluster_network_subnet="10.215.4.1/24",
-        # The platform's servers live on the cluster's managed network, numbered in its subnet;
-        # the SSH address is that subnet's gateway, as on one host.
+        # The platform's servers live on the cluster's managed network, numbered in its subnet.
+        # That network's gateway is on the members, not here: forwarded SSH ports listen on
+        # an address of this host (the operator sets it; here the cluster bridge's).
         bridge="cvpsntnet0",
         bridge_subnet="10.215.4.1/24",
+        ssh_listen_address="10.214.4.1",
         lxd_socket=cluster_dir / "member1" / "unix.socket",
         lxd_create_lock=data_dir / "create.lock",
         # Never the platform's own table, filter, routes or locks.
@@ -220,6 +225,12 @@ def test_ssh_reaches_servers_on_members_and_follows_a_move(
         with pytest.raises(ConnectionRefusedError), socket.socket() as probe_socket:
             probe_socket.settimeout(5)
             probe_socket.connect(("127.0.0.1", server.ssh_port))
+    # A client whose address is outside the cluster's subnets: the server's replies go back
+    # through its member's default route to this host.
+    outside = get_settings().ssh_address  # the single-host platform's, on its own bridge
+    assert ipaddress.ip_address(outside) not in ipaddress.ip_network("10.214.4.0/24")
+    far = ssh(b.ssh_port or 0, "hostname", key=key, host=settings.ssh_address, bind=outside)
+    assert far.returncode == 0 and far.stdout.split() == [b"nt-b"], far.stderr[-500:]
     _login(settings, a, key, "echo kept-across-the-move > /root/marker && sync")
 
     # Move a from member1 to member3 with LXD (stopped, same name), record it, sync, start.

@@ -62,6 +62,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # The platform's servers live on the cluster's managed network, numbered in its subnet.
         bridge="cvpsplnet0",
         bridge_subnet="10.215.2.1/24",
+        ssh_listen_address="10.214.2.1",  # an address of this host (that gateway is not)
         lxd_socket=cluster_dir / "member1" / "unix.socket",
         lxd_create_lock=data_dir / "create.lock",
         # Never the platform's own table, filter, routes or locks.

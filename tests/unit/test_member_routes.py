@@ -37,12 +37,21 @@ def test_a_member_address_is_the_ipv4_of_its_url() -> None:
 
 
 def test_wanted_routes_each_server_on_a_member_through_it() -> None:
-    urls = {"member1": "https://10.214.0.11:8443", "member2": "https://10.214.0.12:8443"}
-    servers = [("10.215.0.5", "member1"), ("10.215.0.6", "member2"), ("10.215.0.7", "gone")]
+    urls = {
+        "member1": "https://10.214.0.11:8443",
+        "member2": "https://10.214.0.12:8443",
+        "named": "https://member9.example:8443",
+    }
+    servers = [
+        ("10.215.0.5", "member1"),
+        ("10.215.0.6", "member2"),
+        ("10.215.0.7", "gone"),
+        ("10.215.0.8", "named"),
+    ]
     assert routes.wanted_routes(servers, urls) == {
         "10.215.0.5": "10.214.0.11",
         "10.215.0.6": "10.214.0.12",
-    }  # a server on a member that is not recorded has nothing to route through
+    }  # a member not recorded, or with no IPv4 address, has nothing to route through
     assert routes.wanted_routes([], urls) == {}
 
 

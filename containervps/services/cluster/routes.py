@@ -62,14 +62,14 @@ def member_address(url: str) -> str:
 def wanted_routes(servers: Iterable[tuple[str, str]], members: Mapping[str, str]) -> dict[str, str]:
     """Server address -> gateway, from (ipv4, member name) pairs and member name -> URL.
 
-    A server on a member that is not recorded gets no route (nothing to route it through)."""
+    A server on a member that is not recorded, or whose URL names no IPv4 address, gets no
+    route (nothing to route it through; logged), and the others still do."""
     found: dict[str, str] = {}
     for ipv4, member in servers:
-        url = members.get(member)
-        if url is None:
-            log.warning("server on an unrecorded member: no route", extra={"member": member})
-            continue
-        found[str(ipaddress.IPv4Address(ipv4))] = member_address(url)
+        try:
+            found[str(ipaddress.IPv4Address(ipv4))] = member_address(members[member])
+        except (KeyError, InvalidInput):
+            log.warning("no route to a server's member", extra={"member": member, "ipv4": ipv4})
     return found
 
 
@@ -120,7 +120,7 @@ def sync(settings: Settings) -> int:
         lines = plan(wanted(settings), held(settings), protocol=settings.cluster_route_protocol)
         if lines:
             script = "\n".join(lines) + "\n"
-            run(["ip", "-batch", "-"], what="route servers to members", input_text=script)
+            run(["ip", "-force", "-batch", "-"], what="route servers to members", input_text=script)
     if lines:
         log.info("routes to members synced", extra={"changes": len(lines)})
     return len(lines)

@@ -15,88 +15,42 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
 
 from containervps.api.render import server_json
 from containervps.config import Settings
-from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.errors import ResourceUnavailable
-from containervps.lxd import Lxd, connect_socket
+from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
-from containervps.services.cluster import members, placement, routes
-from containervps.services.cluster.dev import DevCluster
+from containervps.services.cluster import members, placement
 from containervps.services.cluster.states import MemberState
-from containervps.services.firewalls import enforce
-from containervps.services.images.service import ImageService
 from containervps.services.metering.sampling import sample_server
-from containervps.services.servers import ssh_forwards
 from containervps.services.servers.create import create_server
 from containervps.services.servers.delete import request_delete
 from containervps.services.servers.power import request_power
 from containervps.services.servers.resize import request_resize
 from containervps.services.tenancy import plans, tenants
+from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster
 
-MEMBERS = ("member1", "member2", "member3")
 SMALL_SERVERS = 9
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("placement-data")
-    cluster_dir = Path("/var/lib/containervps-cluster-place")
-    s = Settings(
-        data_dir=data_dir,
-        cluster_dir=cluster_dir,
-        cluster_prefix="cvpspl",
-        cluster_bridge="cvpsplbr0",
-        cluster_subnet="10.214.2.1/24",
-        cluster_network="cvpsplnet0",
-        cluster_network_subnet="10.215.2.1/24",
-        # The platform's servers live on the cluster's managed network, numbered in its subnet.
-        bridge="cvpsplnet0",
-        bridge_subnet="10.215.2.1/24",
-        ssh_listen_address="10.214.2.1",  # an address of this host (that gateway is not)
-        lxd_socket=cluster_dir / "member1" / "unix.socket",
-        lxd_create_lock=data_dir / "create.lock",
-        # Never the platform's own table, filter, routes or locks.
-        ssh_forward_table="cvpspltest",
-        net_filter_table="cvpsplfilter",
-        net_filter_lock=data_dir / "net-filter.lock",
-        cluster_route_protocol=216,
-        cluster_route_lock=data_dir / "routes.lock",
-    )
-    migrate.upgrade(s)
-    return s
+    return cluster_settings(data_dir, name="place", prefix="cvpspl", number=2)
 
 
 @pytest.fixture(scope="module")
 def lxd(settings: Settings) -> Iterator[Lxd]:
-    cluster = DevCluster(settings, members=len(MEMBERS))
-    cluster.down()  # what a killed run of this test left (only this test's names)
-    try:
-        started = time.monotonic()
-        cluster.up()
-        print(f"\ndev-up: {time.monotonic() - started:.1f}s")
-        assert settings.lxd_socket is not None
-        client = connect_socket(settings, settings.lxd_socket)
-        ImageService(settings, client).build("busybox")  # the catalogue row; LXD has it
-        for name in MEMBERS:
-            members.join_host(settings, client, name=name)
+    with running_cluster(settings, image="busybox") as client:  # the catalogue row
         yield client
-    finally:
-        started = time.monotonic()
-        cluster.down()  # every instance and project goes with the cluster
-        print(f"dev-down: {time.monotonic() - started:.1f}s")
-        ssh_forwards.drop_table(settings)
-        enforce.drop_table(settings)
-        routes.drop_all(settings)  # gone with the bridge already
 
 
 def _plan(settings: Settings, *, memory_mib: int) -> str:

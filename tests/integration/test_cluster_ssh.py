@@ -28,95 +28,34 @@ import pytest
 
 from containervps.api.render import server_json
 from containervps.config import Settings, get_settings
-from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
-from containervps.lxd import Lxd, connect_socket
+from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
 from containervps.services.cluster import members, routes
-from containervps.services.cluster.dev import DevCluster
-from containervps.services.firewalls import enforce
-from containervps.services.images.service import ImageService
 from containervps.services.servers import ssh_forwards
 from containervps.services.servers.create import create_server
 from containervps.services.servers.delete import request_delete
 from containervps.services.tenancy import plans, ssh_keys, tenants
 from containervps.shell import probe
+from tests.integration.cluster_support import cluster_settings, running_cluster
 from tests.integration.ssh_support import make_key, ssh, wait_for_ssh
 
-MEMBERS = ("member1", "member2", "member3")
 IMAGE = "debian-12"  # has sshd (test_ssh_access.py)
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("cluster-ssh-data")
-    cluster_dir = Path("/var/lib/containervps-cluster-net")
-    s = Settings(
-        data_dir=data_dir,
-        cluster_dir=cluster_dir,
-        cluster_prefix="cvpsnt",
-        cluster_bridge="cvpsntbr0",
-        cluster_subnet="10.214.4.1/24",
-        cluster_network="cvpsntnet0",
-        cluster_network_subnet="10.215.4.1/24",
-        # The platform's servers live on the cluster's managed network, numbered in its subnet.
-        # That network's gateway is on the members, not here: forwarded SSH ports listen on
-        # an address of this host (the operator sets it; here the cluster bridge's).
-        bridge="cvpsntnet0",
-        bridge_subnet="10.215.4.1/24",
-        ssh_listen_address="10.214.4.1",
-        lxd_socket=cluster_dir / "member1" / "unix.socket",
-        lxd_create_lock=data_dir / "create.lock",
-        # Never the platform's own table, filter, routes or locks.
-        ssh_forward_table="cvpsnttest",
-        net_filter_table="cvpsntfilter",
-        net_filter_lock=data_dir / "net-filter.lock",
-        cluster_route_protocol=215,
-        cluster_route_lock=data_dir / "routes.lock",
-    )
-    migrate.upgrade(s)
-    return s
-
-
-def _ours_left(settings: Settings) -> list[str]:
-    """The test's routes, nftables tables and cluster bridge the kernel still holds."""
-    left = [f"route {ip} via {gw}" for ip, gw in routes.held(settings).items()]
-    for family, table in (("ip", settings.ssh_forward_table), ("inet", settings.net_filter_table)):
-        if probe(["nft", "list", "table", family, table]).ok:
-            left.append(f"nft table {family} {table}")
-    if Path(f"/sys/class/net/{settings.cluster_bridge}").exists():
-        left.append(f"bridge {settings.cluster_bridge}")
-    return left
+    return cluster_settings(data_dir, name="net", prefix="cvpsnt", number=4)
 
 
 @pytest.fixture(scope="module")
 def lxd(settings: Settings) -> Iterator[Lxd]:
-    cluster = DevCluster(settings, members=len(MEMBERS))
-    cluster.down()  # what a killed run of this test left (only this test's names)
-    routes.drop_all(settings)
-    try:
-        started = time.monotonic()
-        cluster.up()
-        print(f"\ndev-up: {time.monotonic() - started:.1f}s")
-        assert settings.lxd_socket is not None
-        client = connect_socket(settings, settings.lxd_socket)
-        started = time.monotonic()
-        ImageService(settings, client).build(IMAGE)  # cached build, imported into the cluster
-        print(f"{IMAGE} into the cluster: {time.monotonic() - started:.1f}s")
-        for name in MEMBERS:
-            members.join_host(settings, client, name=name)
+    with running_cluster(settings, image=IMAGE) as client:
         yield client
-    finally:
-        started = time.monotonic()
-        cluster.down()  # every instance and project goes with the cluster
-        print(f"dev-down: {time.monotonic() - started:.1f}s")
-        ssh_forwards.drop_table(settings)
-        enforce.drop_table(settings)
-        routes.drop_all(settings)
-        assert _ours_left(settings) == []
 
 
 def _tenant_with_key(settings: Settings, lxd: Lxd, key: Path) -> int:
@@ -224,7 +163,8 @@ def test_ssh_reaches_servers_on_members_and_follows_a_move(
     # A client whose address is outside the cluster's subnets: the server's replies go back
     # through its member's default route to this host.
     outside = get_settings().ssh_address  # the single-host platform's, on its own bridge
-    assert ipaddress.ip_address(outside) not in ipaddress.ip_network("10.214.4.0/24")
+    cluster_net = ipaddress.ip_interface(settings.cluster_subnet).network
+    assert ipaddress.ip_address(outside) not in cluster_net
     far = ssh(b.ssh_port or 0, "hostname", key=key, host=settings.ssh_address, bind=outside)
     assert far.returncode == 0 and far.stdout.split() == [b"nt-b"], far.stderr[-500:]
     _login(settings, a, key, "echo kept-across-the-move > /root/marker && sync")
@@ -262,7 +202,7 @@ def test_ssh_reaches_servers_on_members_and_follows_a_move(
 
     # The sync owns its routes only: a lost one comes back, a stale one of its protocol goes,
     # and with nothing to change it changes nothing.
-    stale = "10.215.4.250"
+    stale = str(ipaddress.ip_interface(settings.bridge_subnet).network[250])
     probe(["ip", "route", "del", f"{a.ipv4}/32", "proto", str(settings.cluster_route_protocol)])
     probe(
         [

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # LXD's cluster.offline_threshold: seconds without a heartbeat before the cluster reports
     # a member offline (LXD's default; it must be above 10; heartbeats go every half of it).
     cluster_offline_threshold: int = 20
+    # Routes to servers on members (services/cluster/routes.py): "<server ipv4>/32 via <its
+    # member's address>" in the host's main table, marked with this routing protocol number so
+    # a sync only ever touches its own; the lock serialises syncs across processes.
+    cluster_route_protocol: int = Field(default=214, ge=1, le=254)
+    cluster_route_lock: Path = Path("/run/containervps/cluster-routes.lock")
 
     # Images
     debian_mirror: str = "http://deb.debian.org/debian"

@@ -13,22 +13,18 @@ from containervps.schemas.common import Pagination
 from containervps.schemas.server import ServerAdmin, ServerPublic
 from containervps.services.actions.intake import Accepted
 from containervps.services.actions.worker import ActionWorker
-from containervps.services.servers import on_member
 
 __all__ = ["action_json", "admin_server_json", "list_meta", "server_json", "started"]
 
 
 def server_json(server: Server) -> dict[str, Any]:
-    ssh_host, ssh_reason = get_settings().ssh_address, on_member.ssh_reason(server)
-    return ServerPublic.of(server, ssh_host=ssh_host, ssh_reason=ssh_reason).model_dump(mode="json")
+    return ServerPublic.of(server, ssh_host=get_settings().ssh_address).model_dump(mode="json")
 
 
 def admin_server_json(server: Server) -> dict[str, Any]:
     """A server for the admin API: the tenant's view and the cluster member it runs on."""
-    ssh_host, ssh_reason = get_settings().ssh_address, on_member.ssh_reason(server)
-    return ServerAdmin.of_admin(server, ssh_host=ssh_host, ssh_reason=ssh_reason).model_dump(
-        mode="json"
-    )
+    ssh_host = get_settings().ssh_address
+    return ServerAdmin.of_admin(server, ssh_host=ssh_host).model_dump(mode="json")
 
 
 def action_json(action: Action) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from containervps.db.models import Action, Server
 from containervps.errors import ContainerVpsError
 from containervps.schemas.server import ServerAdmin
 from containervps.services.actions.runner import run_action
-from containervps.services.servers import on_member, queries
+from containervps.services.servers import queries
 from containervps.services.tenancy import tenants
 
 __all__ = ["TenantOption", "find", "run_here", "server_json", "show_after", "tenant_id"]
@@ -31,10 +31,8 @@ def find(server: str, tenant: str | None) -> Server:
 
 def server_json(server: Server) -> dict[str, Any]:
     """The same JSON the admin API prints for the server (the member it runs on too)."""
-    ssh_host, ssh_reason = common.settings().ssh_address, on_member.ssh_reason(server)
-    return ServerAdmin.of_admin(server, ssh_host=ssh_host, ssh_reason=ssh_reason).model_dump(
-        mode="json"
-    )
+    ssh_host = common.settings().ssh_address
+    return ServerAdmin.of_admin(server, ssh_host=ssh_host).model_dump(mode="json")
 
 
 def run_here(action: Action, *, what: str) -> Action:

@@ -83,7 +83,6 @@ class SshAccess(BaseModel):
     host: str
     port: int | None
     user: str = "root"
-    reason: str | None = None  # why there is no port (a server on a cluster member)
 
 
 class Protection(BaseModel):
@@ -109,7 +108,7 @@ class ServerPublic(BaseModel):
     limits: dict[str, dict[str, Any]]
 
     @classmethod
-    def of(cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None) -> ServerPublic:
+    def of(cls, server: Server, *, ssh_host: str) -> ServerPublic:
         assert server.id is not None
         return cls(
             id=server.id,
@@ -122,7 +121,7 @@ class ServerPublic(BaseModel):
             image=server.image,
             labels=server.labels,
             public_net=PublicNet(ipv4=server.ipv4, ipv6=server.ipv6),
-            ssh=SshAccess(host=ssh_host, port=server.ssh_port, reason=ssh_reason),
+            ssh=SshAccess(host=ssh_host, port=server.ssh_port),
             protection=Protection(
                 delete=server.delete_protection, rebuild=server.rebuild_protection
             ),
@@ -136,8 +135,6 @@ class ServerAdmin(ServerPublic):
     member: str | None
 
     @classmethod
-    def of_admin(
-        cls, server: Server, *, ssh_host: str, ssh_reason: str | None = None
-    ) -> ServerAdmin:
-        public = ServerPublic.of(server, ssh_host=ssh_host, ssh_reason=ssh_reason)
+    def of_admin(cls, server: Server, *, ssh_host: str) -> ServerAdmin:
+        public = ServerPublic.of(server, ssh_host=ssh_host)
         return cls(**public.model_dump(), member=server.member)

@@ -39,10 +39,13 @@ def ssh(
     password_file: Path | None = None,
     stdin: bytes | None = None,
     timeout: float = 60,
+    host: str | None = None,
+    bind: str | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the real OpenSSH client as root@HOST:port, HOST being where the platform forwards
-    SSH ports (the bridge's gateway by default); a key, or a password via askpass."""
-    opts = [*SSH_OPTS, "-p", str(port)]
+    SSH ports (default: the process settings' ``ssh_address``, the bridge's gateway unless
+    set), from the source address ``bind`` if given; a key, or a password via askpass."""
+    opts = [*SSH_OPTS, "-p", str(port), *(["-b", bind] if bind else [])]
     env = dict(os.environ)
     if key is not None:
         opts += ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(key)]
@@ -60,7 +63,7 @@ def ssh(
             "NumberOfPasswordPrompts=1",
         ]
     return subprocess.run(
-        ["ssh", *opts, f"root@{get_settings().ssh_address}", command],
+        ["ssh", *opts, f"root@{host or get_settings().ssh_address}", command],
         input=stdin,
         capture_output=True,
         timeout=timeout,
@@ -70,12 +73,12 @@ def ssh(
     )
 
 
-def wait_for_ssh(port: int, *, key: Path, timeout: float = 90) -> None:
+def wait_for_ssh(port: int, *, key: Path, timeout: float = 90, host: str | None = None) -> None:
     """Until sshd in the VPS accepts the key (host keys are made at first boot)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = ssh(port, "true", key=key, timeout=20)
+        last = ssh(port, "true", key=key, timeout=20, host=host)
         if last.returncode == 0:
             return
         time.sleep(1)

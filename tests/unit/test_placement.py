@@ -84,9 +84,11 @@ def test_creates_spread_over_members_and_record_the_member(db: Settings) -> None
         create(db, tenant_id, f"s{n}")
     placed = _placed(db)
     assert [s.member for s in placed] == ["member1", "member2", "member3"] * 2
+    # an SSH port each from the one allocator (its address is routed to its member)
+    assert len({s.ssh_port for s in placed}) == 6 and None not in {s.ssh_port for s in placed}
     for server in placed:
         # the host-side pieces that do not reach a member are left out, and say why
-        assert server.ssh_port is None and server.ipv4
+        assert server.ipv4
         for limit in ("net_egress", "disk_read_mb_s", "disk_write_mb_s"):
             entry = server.limits[limit]
             assert entry["enforced"] is False and server.member in entry["reason"]
@@ -224,7 +226,7 @@ def test_admins_see_the_member_on_servers_and_the_count_on_hosts(app_env: Settin
     mine = client.get("/v1/servers", headers={"Authorization": f"Bearer {tenant_secret}"})
     (own,) = mine.json()["servers"]
     assert "member" not in own
-    assert own["ssh"]["port"] is None and "cluster member member1" in own["ssh"]["reason"]
+    assert own["ssh"] == {"host": app_env.ssh_address, "port": app_env.ssh_port_min, "user": "root"}
     # the CLI: a member column in `server list`, the count in `host show`
     runner = CliRunner()
     (listed,) = json.loads(runner.invoke(cli_app, ["server", "list", "--all", "--json"]).stdout)

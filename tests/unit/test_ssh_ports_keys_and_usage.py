@@ -12,7 +12,7 @@ from containervps.config import Settings
 from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Tenant, UsageSample
-from containervps.errors import InvalidInput, ResourceUnavailable
+from containervps.errors import HostSetupError, InvalidInput, ResourceUnavailable
 from containervps.services.metering import usage
 from containervps.services.servers import access
 from containervps.services.tenancy import ssh_keys
@@ -65,6 +65,12 @@ def test_ssh_ports_skip_taken_and_bound_and_run_out(db: Settings) -> None:
     with session_scope(full) as session, pytest.raises(ResourceUnavailable) as err:
         access.allocate_ssh_port(session, full)
     assert err.value.details["resource"] == "ssh_ports"
+    # An SSH address that is not this host's (with cluster members the servers' gateway is on
+    # the members): the operator is told to set one, not that the ports ran out.
+    elsewhere = settings.model_copy(update={"ssh_listen_address": "203.0.113.7"})
+    with session_scope(elsewhere) as session, pytest.raises(HostSetupError) as err2:
+        access.allocate_ssh_port(session, elsewhere)
+    assert "CONTAINERVPS_SSH_LISTEN_ADDRESS" in (err2.value.resolution or "")
 
 
 def test_counter_growth_survives_restarts() -> None:

@@ -5,7 +5,9 @@
 1. ``ip link add cvpsclbr0 type bridge`` with 10.214.0.1/24 (``cluster_bridge``,
    ``cluster_subnet``), kept out of iptables (netns.py);
 2. per member N: ``ip netns add cvpscl-memberN``, a veth ``cvpsclvN`` on the bridge whose peer
-   is the namespace's ``eth0`` with 10.214.0.(10+N)/24;
+   is the namespace's ``eth0`` with 10.214.0.(10+N)/24, a default route via 10.214.0.1,
+   ``net.ipv4.ip_forward=1`` and the namespace's fence (nftables ``cvps_dev``: new connections
+   out of ``eth0`` only to the cluster subnet), so that servers routed there answer SSH;
 3. per member: ``unshare --mount nsenter --net=/run/netns/cvpscl-memberN`` + a fresh sysfs,
    then ``LXD_DIR=<cluster_dir>/memberN lxd --group root --logfile <LXD_DIR>/lxd.log``
    (member_daemon.py), its pid recorded in ``<cluster_dir>/memberN.pid``; ``lxd waitready``;

@@ -5,12 +5,27 @@ bare veth pair host <-> namespace passed ARP, and so did veths on a bridge host 
 and namespace <-> namespace. Members must reach each other (dqlite, image copies), so they
 share one bridge, as LXD's own test suite does. The bridge does not pass its frames through
 iptables (``nf_call_iptables 0``: br_netfilter is loaded here, and a FORWARD policy of DROP,
-as dockerd sets, would cut members apart). The namespaces get no default route: the members
-and their containers reach each other and the host's bridge address, nothing beyond.
+as dockerd sets, would cut members apart).
+
+Each namespace forwards IPv4 (``net.ipv4.ip_forward=1`` there) between its ``eth0`` and the
+member's managed bridge, and its default route is the host's bridge address: the host routes
+each server's /32 to its member (services/cluster/routes.py) and DNATs SSH ports to it, and
+the server's replies go back the same way, whatever the client's address. New connections
+out of a namespace to anything beyond the cluster subnet are rejected in that namespace (its
+own nftables table ``cvps_dev``): the default route carries replies, never traffic of the
+members or their containers to the outside (the dev cluster has no uplink by design).
+
+A real multi-machine cluster needs the same three things from its network instead: each
+member's address reachable from the platform's host; each member forwarding IPv4 between that
+address and its managed bridge (no NAT: a server keeps its address when moved); and the
+server subnet's replies routed back to the clients (a default route, or the platform's host
+as their gateway). The platform's side, a /32 route per server through its member, is what
+routes.py keeps.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from containervps.services.cluster.layout import ClusterLayout, MemberLayout
@@ -22,6 +37,7 @@ __all__ = [
     "bridge_exists",
     "delete_bridge",
     "delete_member_netns",
+    "fence",
     "link_exists",
     "netns_exists",
     "netns_pids",
@@ -82,6 +98,31 @@ def add_member_netns(layout: ClusterLayout, member: MemberLayout) -> None:
     )
     run([*inside, "link", "set", "eth0", "up"], what=f"bring up eth0 of {member.name}")
     run([*inside, "link", "set", "lo", "up"], what=f"bring up lo of {member.name}")
+    run([*inside, "route", "add", "default", "via", layout.gateway], what=f"route {member.name}")
+    in_ns = ["ip", "netns", "exec", ns]
+    run([*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"], what=f"forward IPv4 in {ns}")
+    run([*in_ns, "nft", "-f", "-"], what=f"fence {ns}", input_text=fence(layout))
+
+
+FENCE_TABLE = "cvps_dev"
+
+
+def fence(layout: ClusterLayout) -> str:
+    """The nftables table of a member's namespace: new connections out of ``eth0`` only to the
+    cluster subnet (replies to any client pass: they belong to a connection made from there)."""
+    subnet = ipaddress.IPv4Interface(f"{layout.gateway}/{layout.prefix_len}").network
+    rule = f'oifname "eth0" ip daddr != {subnet} ct state new reject'
+    return f"""table inet {FENCE_TABLE} {{
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    {rule}
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    {rule}
+  }}
+}}
+"""
 
 
 def delete_member_netns(member: MemberLayout) -> list[str]:

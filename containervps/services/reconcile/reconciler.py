@@ -22,7 +22,7 @@ from containervps.lxd import InstanceInfo, Lxd
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.actions.runner import run_action
 from containervps.services.actions.store import runner_alive, this_runner
-from containervps.services.cluster import members
+from containervps.services.cluster import members, routes
 from containervps.services.firewalls import enforce
 from containervps.services.metering import watch
 from containervps.services.metering.allowance import standings
@@ -72,6 +72,7 @@ class Reconciler:
         findings += self._old_ssh_devices(instances, dry_run)
         findings += self._project_configs(dry_run)
         findings += self._ssh_forwards(dry_run)
+        findings += self._member_routes(dry_run)
         findings += self._net_filter(dry_run)
         findings += self._drift(instances, dry_run, seen_at=seen_at)
         findings += self._host_limits(instances, dry_run)
@@ -203,6 +204,17 @@ class Reconciler:
         drift = len(set((held or {}).items()) ^ set(wanted.items()))
         detail = "table missing" if held is None else f"{drift} forwards differed"
         return [Finding("ssh_forward", "host", f"{detail}; reloaded", not dry_run)]
+
+    def _member_routes(self, dry_run: bool) -> list[Finding]:
+        """The host's routes to servers on members are the database's (lost on a reboot, or
+        left behind by a server moved or deleted while a sync failed)."""
+        want, have = routes.wanted(self.settings), routes.held(self.settings)
+        if want == have:
+            return []
+        if not dry_run:
+            routes.sync(self.settings)
+        drift = len(set(have.items()) ^ set(want.items()))
+        return [Finding("member_route", "host", f"{drift} routes differed; synced", not dry_run)]
 
     def _net_filter(self, dry_run: bool) -> list[Finding]:
         """The firewall and isolation table is rebuilt from the database every pass (one nft

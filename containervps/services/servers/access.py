@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from containervps.config import Settings
 from containervps.db.models import Server
-from containervps.errors import LxdError, ResourceUnavailable
+from containervps.errors import HostSetupError, LxdError, ResourceUnavailable
 from containervps.lxd import Lxd
 from containervps.services.servers.queries import held_by_live
 from containervps.shell import require_tool, run
@@ -46,6 +46,13 @@ def allocate_ssh_port(session: Session, settings: Settings) -> int:
     Call inside the BEGIN IMMEDIATE transaction that inserts the server; a unique index on
     live servers' ports backs this up.
     """
+    if not _bindable(settings.ssh_address, 0):
+        # With cluster members the servers' gateway is on the members, not here.
+        raise HostSetupError(
+            f"the SSH address {settings.ssh_address} is not an address of this host",
+            details={"ssh_address": settings.ssh_address},
+            resolution="set CONTAINERVPS_SSH_LISTEN_ADDRESS to an address of this host",
+        )
     taken = held_by_live(session, Server.ssh_port)
     for port in range(settings.ssh_port_min, settings.ssh_port_max + 1):
         if port not in taken and _bindable(settings.ssh_address, port):

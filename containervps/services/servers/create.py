@@ -142,8 +142,8 @@ def _admit(
         memory_mib=0,
         disk_gib=0,
         processes=0,
-        # on_member.py: the host's SSH forward does not reach a member's servers yet
-        ssh_port=None if member else access.allocate_ssh_port(session, settings),
+        # on a member too: its address is routed to the member (services/cluster/routes.py)
+        ssh_port=access.allocate_ssh_port(session, settings),
         ipv4=addresses.allocate_ipv4(session, settings),
         ipv6=addresses.allocate_ipv6(session, settings),
         ssh_keys=new.key_lines,

@@ -10,6 +10,7 @@ from containervps.services.actions.commands import Command
 from containervps.services.actions.intake import Accepted, ActionRequest, Prepared, submit
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish
+from containervps.services.cluster import routes
 from containervps.services.firewalls import enforce
 from containervps.services.servers import boundaries
 from containervps.services.servers.queries import raise_protected
@@ -61,4 +62,6 @@ def run(job: Job) -> Action:
         },
     )
     enforce.forget(job.settings, job.server_id)  # its addresses leave the filter table
+    if job.server.member:
+        routes.refresh(job.settings)  # and the routes to members
     return done

@@ -2,10 +2,11 @@
 
 A member's containers sit on a managed bridge inside that member's network namespace (the
 development cluster) or on another machine. The pieces the platform runs on its own host's
-side of a server's NIC or disk do not reach them yet: the SSH port forward (DNAT in this
-host's nftables), egress shaping (an IFB on the host-side veth) and disk bandwidth (written
-into this host's blkio cgroup of the container, under the pool's loop device). A server on a
-member is therefore made without them, and its limits and its ``ssh`` object say why.
+side of a server's NIC or disk do not reach them yet: egress shaping (an IFB on the host-side
+veth) and disk bandwidth (written into this host's blkio cgroup of the container, under the
+pool's loop device). A server on a member is therefore made without them, and its limits say
+why. (Its SSH port does reach it: the host's DNAT forward plus a route to its member,
+services/cluster/routes.py.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ __all__ = [
     "OFFLINE_DETAIL",
     "bandwidth_on_member",
     "egress_on_member",
-    "ssh_reason",
     "unreachable",
 ]
 
@@ -40,16 +40,6 @@ def egress_on_member(member: str) -> EgressSupport:
 
 def bandwidth_on_member(member: str) -> BandwidthSupport:
     return BandwidthSupport(False, _why(member, "the platform's blkio throttle"))
-
-
-def ssh_reason(server: Server) -> str | None:
-    """Why a server has no SSH port, when it is on a member (None: not on one, or it has one)."""
-    if not server.member or server.ssh_port:
-        return None
-    return (
-        f"on cluster member {server.member}: no SSH port (the platform's DNAT forward on this "
-        "host does not reach the member's bridge yet); use exec or the console"
-    )
 
 
 def unreachable(server: Server) -> bool:

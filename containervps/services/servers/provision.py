@@ -11,6 +11,7 @@ from containervps.db.models import Quota, Server
 from containervps.errors import LxdError
 from containervps.services.actions.commands import PASSWORD_HASH
 from containervps.services.actions.job import Job
+from containervps.services.cluster import routes
 from containervps.services.firewalls import enforce
 from containervps.services.servers import access, addresses, disks, ssh_forwards
 from containervps.services.servers.limits import instance_limits
@@ -34,6 +35,8 @@ def create_instance(job: Job, *, image: str) -> str:
     )
     if server.ssh_port:
         ssh_forwards.put(settings, port=server.ssh_port, ipv4=ipv4)
+    if server.member:
+        routes.sync(settings)  # its address is routed to its member (the forward's target)
     enforce.admit(settings, server.id)  # its firewall and isolation hold before it starts
     info = lxd.instances.create(
         name=server.lxd_name,

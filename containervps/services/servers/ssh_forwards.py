@@ -7,7 +7,8 @@ process per server, so tenant projects can block proxy devices altogether. The d
 source of truth: ``sync`` rebuilds the whole table from it (start-up, reconciler passes, a host
 that lost its rules on reboot). Traffic is DNATed to the server's own address, so it crosses
 the VPS's interface (shaped and metered like any other); replies to another VPS on the bridge
-are masqueraded (hairpin).
+are masqueraded (hairpin). A server on a cluster member is forwarded the same way: its address
+is routed to its member (services/cluster/routes.py, synced with the forwards).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel import col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Server
+from containervps.services.cluster import routes
 from containervps.shell import probe, run
 
 __all__ = ["drop_table", "forwards", "put", "remove", "sync", "wanted"]
@@ -76,8 +78,10 @@ def wanted(settings: Settings) -> dict[int, str]:
 
 
 def sync(settings: Settings) -> None:
-    """Replace the table with the forwards of every live server, in one nft transaction."""
+    """Replace the table with the forwards of every live server, in one nft transaction; and
+    the routes to the addresses of servers on cluster members (routes.py)."""
     _nft(_table(settings, wanted(settings)), what="load the SSH forwards")
+    routes.sync(settings)
 
 
 def forwards(settings: Settings) -> dict[int, str] | None:

@@ -10,6 +10,7 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server, utcnow
 from containervps.errors import ContainerVpsError, LxdNotFound
 from containervps.lxd import Lxd
+from containervps.services.cluster import routes
 from containervps.services.firewalls import enforce
 from containervps.services.servers import disks, ssh_forwards
 from containervps.services.servers.states import STATUS_FROM_LXD, ServerState
@@ -71,4 +72,6 @@ def rollback_create(settings: Settings, lxd: Lxd, server: Server, *, reason: str
             row.status_detail = f"create failed: {reason}"[:500]
             session.add(row)
     enforce.forget(settings, server.id)
+    if server.member:
+        routes.refresh(settings)
     return True

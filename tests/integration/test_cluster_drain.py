@@ -35,7 +35,7 @@ from containervps.lxd import Lxd, connect_socket
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
-from containervps.services.cluster import drain, members
+from containervps.services.cluster import drain, members, routes
 from containervps.services.cluster.dev import DevCluster
 from containervps.services.events import EventType
 from containervps.services.firewalls import enforce
@@ -58,6 +58,8 @@ SETTINGS: dict[str, Any] = {
     # The platform's servers live on the cluster's managed network, numbered in its subnet.
     "bridge": "cvpsdrnet0",
     "bridge_subnet": "10.215.3.1/24",
+    "ssh_listen_address": "10.214.3.1",  # forwarded SSH ports on this host's cluster bridge
+    "cluster_route_protocol": 223,  # the test's own routes to members' servers
     "lxd_socket": CLUSTER_DIR / "member1" / "unix.socket",
     # Host-global nftables tables: test-only names, never the platform's own.
     "ssh_forward_table": "cvpsdrtest",
@@ -73,7 +75,13 @@ MARK = "/etc/drain-check"
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("drain-data")
-    s = Settings(data_dir=data_dir, lxd_create_lock=data_dir / "create.lock", **SETTINGS)
+    s = Settings(
+        data_dir=data_dir,
+        lxd_create_lock=data_dir / "create.lock",
+        net_filter_lock=data_dir / "net-filter.lock",
+        cluster_route_lock=data_dir / "routes.lock",
+        **SETTINGS,
+    )
     migrate.upgrade(s)
     return s
 
@@ -97,6 +105,7 @@ def lxd(settings: Settings) -> Iterator[Lxd]:
         cluster.down()  # every instance and project goes with the cluster
         ssh_forwards.drop_table(settings)
         enforce.drop_table(settings)
+        routes.drop_all(settings)
         print(f"dev-down: {time.monotonic() - started:.1f}s")
 
 

@@ -32,7 +32,7 @@ from containervps.lxd import Lxd, connect_socket
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
-from containervps.services.cluster import members
+from containervps.services.cluster import members, routes
 from containervps.services.cluster.dev import DevCluster
 from containervps.services.events.journal import EventType
 from containervps.services.firewalls import enforce
@@ -75,6 +75,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         # The platform's servers live on the cluster's managed network, numbered in its subnet.
         "CONTAINERVPS_BRIDGE": "cvpsopnet0",
         "CONTAINERVPS_BRIDGE_SUBNET": "10.215.5.1/24",
+        "CONTAINERVPS_SSH_LISTEN_ADDRESS": "10.214.5.1",  # this host's cluster bridge address
+        "CONTAINERVPS_CLUSTER_ROUTE_PROTOCOL": "225",  # the test's own routes to members
+        "CONTAINERVPS_CLUSTER_ROUTE_LOCK": str(data_dir / "routes.lock"),
         "CONTAINERVPS_LXD_SOCKET": str(CLUSTER_DIR / "member1" / "unix.socket"),
         "CONTAINERVPS_LXD_CREATE_LOCK": str(data_dir / "create.lock"),
         # Host-global kernel objects: never the platform's own.
@@ -108,6 +111,7 @@ def cluster(settings: Settings) -> Iterator[DevCluster]:
         dev.down()  # every instance and project goes with the cluster
         drop_table(settings)
         enforce.drop_table(settings)
+        routes.drop_all(settings)
         print(f"dev-down: {time.monotonic() - started:.1f}s")
 
 

@@ -3,8 +3,9 @@
 Each server on a member gets an SSH port from the same allocator as on one host, the same DNAT
 forward (the test's own nftables table), and a host route ``<ipv4>/32 via <member>``
 (services/cluster/routes.py) marked with the test's own routing protocol number. A server is
-then moved to another member with LXD (stopped, same name), its member recorded, the routes
-synced, and it answers SSH on the same port and address, with its files.
+then moved off its member by a drain of that member (stopped, moved by LXD under the same
+name, started), its route follows, and it answers SSH on the same port and address, with its
+files.
 
 The cluster has names of its own (prefix ``cvpsnt``, bridge ``cvpsntbr0``, 10.214.4.0/24,
 member network ``cvpsntnet0`` 10.215.4.0/24), so that other cluster tests and a development
@@ -34,7 +35,7 @@ from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
-from containervps.services.cluster import members, routes
+from containervps.services.cluster import drain, members, routes
 from containervps.services.servers import ssh_forwards
 from containervps.services.servers.create import create_server
 from containervps.services.servers.delete import request_delete
@@ -169,22 +170,22 @@ def test_ssh_reaches_servers_on_members_and_follows_a_move(
     assert far.returncode == 0 and far.stdout.split() == [b"nt-b"], far.stderr[-500:]
     _login(settings, a, key, "echo kept-across-the-move > /root/marker && sync")
 
-    # Move a from member1 to member3 with LXD (stopped, same name), record it, sync, start.
+    # Drain member1 for maintenance (services/cluster/drain.py): a is stopped, moved to the
+    # member with the most room (member3; member2 holds b), its route follows, it starts again.
     started = time.monotonic()
-    lxd.instances.set_state(name=a.lxd_name, project=a.lxd_project, action="stop", timeout=30)
-    lxd.cluster.move_to_member(name=a.lxd_name, project=a.lxd_project, member="member3")
+    accepted = drain.request_drain(settings, name="member1")
+    assert [action.server_id for action in accepted.actions] == [a.id]
+    for migration in accepted.actions:
+        assert migration.id is not None
+        moved_done = run_action(settings, migration.id, lxd=lxd)
+        assert moved_done.status == "success", moved_done.error_message
     moved = time.monotonic() - started
-    with session_scope(settings, immediate=True) as session:
+    assert members.get_host(settings, "member1").state == "evacuated"
+    with session_scope(settings) as session:
         row = session.get(Server, a.id)
-        assert row is not None
-        row.member = "member3"
-        session.add(row)
-    started = time.monotonic()
-    changed = routes.sync(settings)
-    sync_seconds = time.monotonic() - started
-    assert changed == 1
+        assert row is not None and row.member == "member3" and row.ssh_port == a.ssh_port
     assert routes.held(settings) == {a.ipv4: addresses["member3"], b.ipv4: addresses["member2"]}
-    lxd.instances.set_state(name=a.lxd_name, project=a.lxd_project, action="start")
+    assert routes.sync(settings) == 0  # the move re-synced it already
     inst = lxd.instances.get(name=a.lxd_name, project=a.lxd_project)
     assert inst.location == "member3" and inst.devices["eth0"]["ipv4.address"] == a.ipv4
     assert a.ssh_port is not None
@@ -196,8 +197,8 @@ def test_ssh_reaches_servers_on_members_and_follows_a_move(
         "kept-across-the-move",
     ]
     print(
-        f"move of a stopped {IMAGE} server member1 -> member3: {moved:.1f}s; route sync "
-        f"(1 change): {sync_seconds * 1000:.0f}ms; sshd back {back:.1f}s after the start"
+        f"drain of member1 (one running {IMAGE} server to member3): {moved:.1f}s; "
+        f"sshd answered {back:.1f}s after the drain"
     )
 
     # The sync owns its routes only: a lost one comes back, a stale one of its protocol goes,

@@ -7,8 +7,8 @@ evacuated and takes no create until restored. Then the admin endpoints, in-proce
 (TestClient): 404 naming the hosts, 409 for transitions the state machine refuses, 403 for a
 tenant token, the tenant's events, a restore, and a drain run by the API's worker.
 
-The cluster has names of its own (prefix ``cvpsdr``, bridge ``cvpsdrbr0``, 10.214.3.0/24,
-member network ``cvpsdrnet0`` 10.215.3.0/24, nftables tables ``cvpsdr*``), so that the other
+The cluster has names of its own (cluster_support.py: prefix ``cvpsdr``, 10.214.3.0/24,
+member network 10.215.3.0/24, its own nftables tables and route protocol), so that the other
 cluster tests and a development cluster brought up by hand are left alone. Timings are
 printed (``-s``).
 """
@@ -19,8 +19,6 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,42 +26,22 @@ from sqlmodel import select
 
 from containervps.api.app import create_app
 from containervps.config import Settings, get_settings
-from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Event, Server
-from containervps.lxd import Lxd, connect_socket
+from containervps.lxd import Lxd
 from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
-from containervps.services.cluster import drain, members, routes
-from containervps.services.cluster.dev import DevCluster
+from containervps.services.cluster import drain, members
 from containervps.services.events import EventType
-from containervps.services.firewalls import enforce
-from containervps.services.images.service import ImageService
-from containervps.services.servers import ssh_forwards
 from containervps.services.servers.create import create_server
 from containervps.services.servers.power import request_power
 from containervps.services.servers.snapshots import create_snapshot
 from containervps.services.tenancy import plans, tenants, tokens
+from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster
 
-MEMBERS = ("member1", "member2", "member3")
-CLUSTER_DIR = Path("/var/lib/containervps-cluster-drain")
-SETTINGS: dict[str, Any] = {
-    "cluster_dir": CLUSTER_DIR,
-    "cluster_prefix": "cvpsdr",
-    "cluster_bridge": "cvpsdrbr0",
-    "cluster_subnet": "10.214.3.1/24",
-    "cluster_network": "cvpsdrnet0",
-    "cluster_network_subnet": "10.215.3.1/24",
-    # The platform's servers live on the cluster's managed network, numbered in its subnet.
-    "bridge": "cvpsdrnet0",
-    "bridge_subnet": "10.215.3.1/24",
-    "ssh_listen_address": "10.214.3.1",  # forwarded SSH ports on this host's cluster bridge
-    "cluster_route_protocol": 223,  # the test's own routes to members' servers
-    "lxd_socket": CLUSTER_DIR / "member1" / "unix.socket",
-    # Host-global nftables tables: test-only names, never the platform's own.
-    "ssh_forward_table": "cvpsdrtest",
-    "net_filter_table": "cvpsdrfilter",
+# Prompt moves and no background loops in the API app of the admin checks.
+QUICK = {
     "shutdown_timeout": 5,
     "reconcile_interval": 0,
     "usage_sample_interval": 0,
@@ -75,38 +53,14 @@ MARK = "/etc/drain-check"
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("drain-data")
-    s = Settings(
-        data_dir=data_dir,
-        lxd_create_lock=data_dir / "create.lock",
-        net_filter_lock=data_dir / "net-filter.lock",
-        cluster_route_lock=data_dir / "routes.lock",
-        **SETTINGS,
-    )
-    migrate.upgrade(s)
-    return s
+    base = cluster_settings(data_dir, name="drain", prefix="cvpsdr", number=3)
+    return base.model_copy(update=QUICK)
 
 
 @pytest.fixture(scope="module")
 def lxd(settings: Settings) -> Iterator[Lxd]:
-    cluster = DevCluster(settings, members=len(MEMBERS))
-    cluster.down()  # what a killed run of this test left (only this test's names)
-    try:
-        started = time.monotonic()
-        cluster.up()
-        print(f"\ndev-up: {time.monotonic() - started:.1f}s")
-        assert settings.lxd_socket is not None
-        client = connect_socket(settings, settings.lxd_socket)
-        ImageService(settings, client).build("busybox")
-        for name in MEMBERS:
-            members.join_host(settings, client, name=name)
+    with running_cluster(settings, image="busybox") as client:
         yield client
-    finally:
-        started = time.monotonic()
-        cluster.down()  # every instance and project goes with the cluster
-        ssh_forwards.drop_table(settings)
-        enforce.drop_table(settings)
-        routes.drop_all(settings)
-        print(f"dev-down: {time.monotonic() - started:.1f}s")
 
 
 def _plan(settings: Settings) -> str:
@@ -313,9 +267,8 @@ def _api(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """The API app in-process with this test's settings, and an admin's headers."""
     _, admin = tokens.create_token(settings, name="admin", is_admin=True)
     mp = pytest.MonkeyPatch()
-    for key, value in {"data_dir": settings.data_dir, **SETTINGS}.items():
-        mp.setenv(f"CONTAINERVPS_{key.upper()}", str(value))
-    mp.setenv("CONTAINERVPS_LXD_CREATE_LOCK", str(settings.lxd_create_lock))
+    for key in settings.model_fields_set:
+        mp.setenv(f"CONTAINERVPS_{key.upper()}", str(getattr(settings, key)))
     get_settings.cache_clear()
     try:
         with TestClient(create_app()) as client:

@@ -122,7 +122,15 @@ class ApiProcess:
     def start(self) -> ApiProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "containervps", "serve", "--port", str(self.port)],
+                # the real `containervps serve`, skipping addresses LXD holds (as tests do)
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.integration.serve_for_tests",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

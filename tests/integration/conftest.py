@@ -5,10 +5,8 @@ There is no skip here on purpose: if LXD is missing the tests fail (deploy/test 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,6 +21,7 @@ from containervps.services.images.service import ImageService
 from containervps.services.servers import addresses, egress_shaping, ssh_forwards
 from containervps.shell import probe, run
 from tests.integration.api_support import TEST_ENV
+from tests.integration.held_addresses import skipping_held
 
 TEST_PROJECT_PREFIX = "cvpstest-"
 STALE_AFTER = timedelta(hours=1)
@@ -52,36 +51,13 @@ def _is_stale(lxd: Lxd, project: str) -> bool:
     )
 
 
-def _bridge_addresses_in_use() -> set[str]:
-    """IPv4 and IPv6 addresses LXD holds on any instance (every project), static or leased;
-    a fixed MAC counts as the SLAAC address it forms (LXD refuses a second NIC with it)."""
-    listing = json.loads(run(["lxc", "list", "--all-projects", "--format", "json"], what="list"))
-    prefix = addresses.ipv6_subnet(get_settings()).network
-    used = set()
-    for inst in listing:
-        for device in (inst.get("expanded_devices") or {}).values():
-            if device.get("ipv4.address"):
-                used.add(device["ipv4.address"])
-            if device.get("hwaddr"):
-                used.add(addresses.slaac_address(prefix, device["hwaddr"]))
-        for nic in ((inst.get("state") or {}).get("network") or {}).values():
-            used.update(
-                a["address"] for a in nic.get("addresses", []) if a["family"] in ("inet", "inet6")
-            )
-    return used
-
-
 @pytest.fixture(autouse=True)
 def _skip_addresses_other_databases_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     """Other platform databases (the operator's, other test runs) share this host's bridge and
     number their servers' addresses on their own, and a test that failed may leave a server
-    behind: servers made here skip every address LXD holds."""
-    held = addresses.held_by_live
-
-    def held_here_or_elsewhere(session: Any, column: Any) -> set[str]:
-        return set(held(session, column)) | _bridge_addresses_in_use()
-
-    monkeypatch.setattr(addresses, "held_by_live", held_here_or_elsewhere)
+    behind: servers made here skip every address LXD holds (held_addresses.py; API children
+    started by ApiProcess do the same)."""
+    monkeypatch.setattr(addresses, "held_by_live", skipping_held(addresses.held_by_live))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
@@ -17,17 +17,30 @@ from containervps.services.capacity.admission import HostCapacity
 from tests.unit.fakes import create, make_tenant
 
 
+def _admit(
+    session: Session,
+    *,
+    tenant_id: int,
+    quota: Quota,
+    capacity: admission.HostCapacity,
+    want: Usage,
+    want_iops: admission.Iops = admission.Iops(),
+) -> None:
+    """The create path's two checks in its order: the tenant's quota, then the host."""
+    admission.admit_quota(session, tenant_id=tenant_id, quota=quota, want=want)
+    admission.admit_host(session, capacity=capacity, want=want, want_iops=want_iops)
+
 def test_admission_quota_then_capacity(db: Settings) -> None:
     tenant_id = make_tenant(db)
     with session_scope(db) as session:
         quota = session.get(Quota, tenant_id)
         assert quota is not None
         roomy = HostCapacity(servers=100, vcpus=100, memory_mib=10**6, disk_gib=10**4)
-        admission.admit(
+        _admit(
             session, tenant_id=tenant_id, quota=quota, capacity=roomy, want=Usage(1, 1, 256, 2, 256)
         )
         with pytest.raises(ResourceLimitExceeded) as over:
-            admission.admit(
+            _admit(
                 session,
                 tenant_id=tenant_id,
                 quota=quota,
@@ -37,7 +50,7 @@ def test_admission_quota_then_capacity(db: Settings) -> None:
         assert over.value.details["limit"] == "vcpus"
         tight = HostCapacity(servers=100, vcpus=100, memory_mib=100, disk_gib=10**4)
         with pytest.raises(ResourceUnavailable) as full:
-            admission.admit(
+            _admit(
                 session,
                 tenant_id=tenant_id,
                 quota=quota,
@@ -85,7 +98,7 @@ def test_disk_iops_are_admitted_against_the_measured_disk_times_the_ratio(db: Se
         )
         want = Usage(1, 1, 256, 2, 256)
         with pytest.raises(ResourceUnavailable) as full:
-            admission.admit(
+            _admit(
                 session,
                 tenant_id=tenant_id,
                 quota=quota,
@@ -102,7 +115,7 @@ def test_disk_iops_are_admitted_against_the_measured_disk_times_the_ratio(db: Se
         assert "disk_iops (write) free 150" in full.value.brief
         # Unmeasured disk: IOPS are not a limit; a shrink is never refused.
         unmeasured = HostCapacity(servers=100, vcpus=100, memory_mib=10**6, disk_gib=10**4)
-        admission.admit(
+        _admit(
             session,
             tenant_id=tenant_id,
             quota=quota,
@@ -110,7 +123,7 @@ def test_disk_iops_are_admitted_against_the_measured_disk_times_the_ratio(db: Se
             want=want,
             want_iops=admission.Iops(500, 250),
         )
-        admission.admit(
+        _admit(
             session,
             tenant_id=tenant_id,
             quota=quota,

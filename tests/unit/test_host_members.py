@@ -115,7 +115,9 @@ def test_only_online_admits_and_an_evacuated_member_restores_to_online() -> None
         ("Online", MemberState.EVACUATED, MemberState.EVACUATED),
         ("Evacuated", None, MemberState.EVACUATED),
         ("Offline", MemberState.ONLINE, MemberState.OFFLINE),
-        ("Offline", MemberState.DRAINING, MemberState.OFFLINE),
+        # drained for maintenance, then away: still not admitting when it comes back
+        ("Offline", MemberState.DRAINING, MemberState.DRAINING),
+        ("Offline", MemberState.EVACUATED, MemberState.EVACUATED),
         ("Blocked", None, MemberState.OFFLINE),
     ],
 )

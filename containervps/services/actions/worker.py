@@ -41,8 +41,15 @@ class ActionWorker:
         return self._pool.submit(self._run_in_order, action_ids)
 
     def _run_in_order(self, action_ids: list[int]) -> None:
-        for action_id in action_ids:
-            self._run(action_id, False)
+        try:
+            for action_id in action_ids:
+                try:
+                    self._run(action_id, False)
+                except Exception:  # one action's failure must not stop the rest
+                    log.exception("action failed outside its runner", extra={"action": action_id})
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(action_ids)
 
     def start(self, accepted: Accepted) -> None:
         """Run a newly accepted request's action (a replayed Idempotency-Key runs nothing)."""

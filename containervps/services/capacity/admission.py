@@ -24,7 +24,6 @@ __all__ = [
     "HostCapacity",
     "Iops",
     "Shortfall",
-    "admit",
     "admit_host",
     "admit_quota",
     "host_capacity",
@@ -220,24 +219,6 @@ def admit_quota(session: Session, *, tenant_id: int, quota: Quota, want: Usage) 
                 details={"limit": name, "max": limit, "used": used, "requested": after - used},
                 resolution="delete a server, pick a smaller plan or ask for a higher quota",
             )
-
-
-def admit(
-    session: Session,
-    *,
-    tenant_id: int,
-    quota: Quota,
-    capacity: HostCapacity,
-    want: Usage,
-    want_iops: Iops = Iops(),
-) -> None:
-    """Refuse ``want`` more (a new server, or a resize's difference) past the tenant quota or
-    the host capacity, disk IOPS included. A shrink is never refused.
-
-    Call inside a BEGIN IMMEDIATE transaction so that concurrent admissions serialise.
-    """
-    admit_quota(session, tenant_id=tenant_id, quota=quota, want=want)
-    admit_host(session, capacity=capacity, want=want, want_iops=want_iops)
 
 
 def admit_host(

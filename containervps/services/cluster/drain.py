@@ -34,12 +34,12 @@ from containervps.db.models import Action, HostMember, Server, utcnow
 from containervps.errors import Conflict, ResourceUnavailable
 from containervps.services.actions.commands import ActionStatus, Command
 from containervps.services.actions.store import this_runner
-from containervps.services.capacity import admission
 from containervps.services.cluster import placement
 from containervps.services.cluster.members import recorded
 from containervps.services.cluster.states import MemberState, check_transition
 from containervps.services.events import EventType, record_in
 from containervps.services.servers.migrate import FROM
+from containervps.services.servers.on_member import unreachable
 from containervps.services.servers.states import ACTIVE
 
 __all__ = ["Drain", "notice", "request_drain", "restore_member", "room_elsewhere"]
@@ -67,7 +67,11 @@ def _refuse_busy_or_broken(session: Session, name: str, servers: list[Server]) -
         )
     ).all()
     busy = [{"server_id": a.server_id, "action_id": a.id, "command": a.command} for a in running]
-    broken = [{"server_id": s.id, "status": s.status} for s in servers if s.status not in ACTIVE]
+    broken = [
+        {"server_id": s.id, "status": s.status}
+        for s in servers
+        if s.status not in ACTIVE or unreachable(s)  # LXD cannot reach it to stop and move it
+    ]
     if busy or broken:
         raise Conflict(
             f"host {name}: {len(busy)} server(s) busy with another action, "
@@ -89,13 +93,7 @@ def room_elsewhere(
     try:
         for server in sorted(servers, key=lambda s: (-s.memory_mib, -s.disk_gib, s.id or 0)):
             try:
-                target = placement.place(
-                    session,
-                    settings,
-                    want=admission.reservation(server),
-                    want_iops=admission.Iops.of(server),
-                    exclude=name,
-                )
+                target = placement.place_server(session, settings, server, exclude=name)
             except ResourceUnavailable as exc:
                 assert server.id is not None
                 unfit[server.id] = {"name": server.name, "members": exc.details["members"]}

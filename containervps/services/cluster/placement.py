@@ -25,13 +25,13 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from containervps.config import Settings
-from containervps.db.models import HostMember
+from containervps.db.models import HostMember, Server
 from containervps.errors import ResourceUnavailable
 from containervps.schemas.quota import Usage
 from containervps.services.capacity import admission
 from containervps.services.cluster.states import MemberState
 
-__all__ = ["Candidate", "admit_on_member", "choose", "member_capacity", "place"]
+__all__ = ["Candidate", "admit_on_member", "choose", "member_capacity", "place", "place_server"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,24 @@ def admit_on_member(
 def choose(candidates: list[Candidate]) -> Candidate | None:
     """The best candidate by ``Candidate.score`` (None: there is none)."""
     return min(candidates, key=Candidate.score, default=None)
+
+
+def place_server(session: Session, settings: Settings, server: Server, *, exclude: str) -> str:
+    """Where an existing server would go off member ``exclude``: placed as a create of its
+    size would be (ResourceUnavailable naming each member when none fits)."""
+    target = place(
+        session,
+        settings,
+        want=admission.reservation(server),
+        want_iops=admission.Iops.of(server),
+        exclude=exclude,
+    )
+    if target is None:
+        raise ResourceUnavailable(
+            "no cluster member is recorded: there is nowhere to move to",
+            details={"resource": "host_member", "members": {}},
+        )
+    return target
 
 
 def place(

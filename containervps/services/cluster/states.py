@@ -2,7 +2,8 @@
 
 ``online`` admits servers; ``draining`` admits none while its servers move away; ``evacuated``
 holds none until restored; ``offline`` is a member LXD cannot reach. Draining and evacuated are
-the platform's intent and outlive LXD reporting the member online; offline is LXD's finding.
+the platform's intent and outlive LXD reporting the member online or offline; offline is LXD's
+finding about a member the platform holds online.
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def check_transition(name: str, *, current: MemberState, new: MemberState) -> No
 def observed_state(lxd_status: str, *, recorded: MemberState | None = None) -> MemberState:
     """The state to record when LXD reports ``lxd_status`` ("Online", "Evacuated",
     "Offline", ...) for a member the platform holds as ``recorded`` (None: not yet)."""
+    if recorded in (MemberState.DRAINING, MemberState.EVACUATED):
+        # The platform's intent outlives what LXD says: a member drained for maintenance goes
+        # away and comes back, and must not be admitting when it does (its servers are still
+        # marked unreachable meanwhile, from LXD's status alone).
+        return recorded
     if lxd_status == "Evacuated":
         return MemberState.EVACUATED
     if lxd_status != "Online":
         return MemberState.OFFLINE
-    if recorded in (MemberState.DRAINING, MemberState.EVACUATED):
-        return recorded  # the platform's intent holds while LXD still serves the member
     return MemberState.ONLINE

@@ -159,9 +159,10 @@ def admit(settings: Settings, server_id: int | None) -> None:
 
 
 def forget(settings: Settings, server_id: int | None) -> None:
-    """Take a deleted server out of the table (its row is kept, marked deleted). When even the
-    rebuild fails (nft itself failing), the stale entry is logged and the reconciler's next
-    pass rebuilds the table."""
+    """Take a server that is being deleted out of the table, while its row is still live (its
+    addresses are not free yet). A rebuild meanwhile may put it back until the next one; when
+    even the rebuild fails (nft itself failing), that is logged and the reconciler's next pass
+    rebuilds the table."""
     try:
         _patch(settings, server_id, commands=remove_plain)
     except ContainerVpsError as exc:

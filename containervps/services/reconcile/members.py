@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import HostMember, Server, utcnow
+from containervps.db.models import Action, HostMember, Server, utcnow
 from containervps.lxd import ClusterMemberInfo, InstanceInfo, Lxd
+from containervps.services.actions.commands import ActionStatus
 from containervps.services.cluster.states import TRANSITIONS, MemberState, observed_state
 from containervps.services.events.journal import EventType, record_in
 from containervps.services.reconcile.findings import Finding
@@ -66,9 +67,15 @@ class MemberPass:
         )
         messages = {name: reported[name].message for name in self.offline}
         with session_scope(self.settings, immediate=True) as session:
+            # ``servers`` were idle when listed; an action begun since (a move that already
+            # holds its target as server.member) is left to its action.
+            running = Action.status == ActionStatus.RUNNING
+            busy = set(session.exec(select(Action.server_id).where(running)).all())
             for server in servers:
                 row = session.get(Server, server.id)
                 if row is None or row.deleted_at is not None or row.status not in SETTLED:
+                    continue
+                if row.id in busy:
                     continue
                 inst = instances.get((row.lxd_project, row.lxd_name))
                 if row.member in self.offline:

@@ -32,6 +32,7 @@ NIC_ENDS = frozenset(
         Command.DELETE_SERVER,
         Command.REBUILD_SERVER,
         Command.RESTORE_SNAPSHOT,
+        Command.MIGRATE_SERVER,  # stopped on one member, its counters start over on the next
     }
 )
 

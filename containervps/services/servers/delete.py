@@ -52,6 +52,9 @@ def run(job: Job) -> Action:
     delete_instance_and_disk(job.settings, job.lxd, job.server)
     forget_snapshots(job.settings, job.server_id)
     boundaries.after(job)  # its IFB goes too
+    # Out of the filter table while its row is live: once deleted, its addresses may go to a
+    # new server at once, whose entries a late removal would take away.
+    enforce.forget(job.settings, job.server_id)
     done = finish(
         job.settings,
         job.action_id,
@@ -61,7 +64,6 @@ def run(job: Job) -> Action:
             "status_detail": None,
         },
     )
-    enforce.forget(job.settings, job.server_id)  # its addresses leave the filter table
     if job.server.member:
         routes.refresh(job.settings)  # and the routes to members
     return done

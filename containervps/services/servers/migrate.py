@@ -24,10 +24,9 @@ from containervps.errors import ContainerVpsError, LxdError
 from containervps.lxd import retry_while_busy
 from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, merge_params, set_progress
-from containervps.services.capacity import admission
-from containervps.services.cluster import members, placement
+from containervps.services.cluster import members, placement, routes
 from containervps.services.events import EventType, record
-from containervps.services.servers import boundaries, ssh_forwards
+from containervps.services.servers import boundaries
 from containervps.services.servers.power import shut_down
 from containervps.services.servers.states import ServerState
 
@@ -45,35 +44,25 @@ def _reserve(settings: Settings, server_id: int, *, source: str) -> str:
     with session_scope(settings, immediate=True) as session:
         server = session.get(Server, server_id)
         assert server is not None
-        target = placement.place(
-            session,
-            settings,
-            want=admission.reservation(server),
-            want_iops=admission.Iops.of(server),
-            exclude=source,
-        )
-        if target is None:
-            raise LxdError("no cluster member is recorded: there is nowhere to move to")
+        target = placement.place_server(session, settings, server, exclude=source)
         server.member = target
         session.add(server)
         return target
 
 
 def _set_member(settings: Settings, server_id: int, member: str) -> None:
-    with session_scope(settings, immediate=True) as session:
-        server = session.get(Server, server_id)
-        assert server is not None
-        server.member = member
-        session.add(server)
-
-
-def _sync_forwards(settings: Settings, server_id: int) -> None:
-    """Point the SSH forwards at where servers are now (a failure is logged: the reconciler
-    re-syncs the table)."""
+    """Record where LXD has the server and route its address there (the SSH forward's
+    target address is unchanged). A database failure is logged, not raised: the server must
+    still be started, and the reconciler adopts the member LXD reports."""
     try:
-        ssh_forwards.sync(settings)
-    except ContainerVpsError as exc:
-        log.warning("SSH forwards not synced", extra={"server": server_id, "error": exc})
+        with session_scope(settings, immediate=True) as session:
+            server = session.get(Server, server_id)
+            assert server is not None
+            server.member = member
+            session.add(server)
+    except SQLAlchemyError as exc:
+        log.error("moved server's member not recorded", extra={"server": server_id, "error": exc})
+    routes.refresh(settings)
 
 
 def _start(job: Job) -> None:
@@ -87,8 +76,12 @@ def run(job: Job) -> Action:
     """Stop, move to the member placement picks, start again (see the module doc)."""
     lxd, server, params = job.lxd, job.server, job.action.params
     name, project, source = server.lxd_name, server.lxd_project, params[FROM]
-    lxd.operations.wait_idle(name=name, project=project)  # a killed run's LXD work
-    info = lxd.instances.get(name=name, project=project)
+    try:
+        lxd.operations.wait_idle(name=name, project=project)  # a killed run's LXD work
+        info = lxd.instances.get(name=name, project=project)
+    except ContainerVpsError as exc:  # unknown before: this run has not stopped it
+        was = bool(params.get(WAS_RUNNING))
+        raise _stay(job, source=source, was_running=was, cause=exc) from exc
     was_running = params.get(WAS_RUNNING)
     if was_running is None:  # a resumed run keeps what the first one saw
         was_running = info.status == "Running"
@@ -107,7 +100,6 @@ def run(job: Job) -> Action:
             raise _stay(job, source=source, was_running=bool(was_running), cause=exc) from exc
     _set_member(job.settings, job.server_id, target)  # a resumed run: where LXD has it
     set_progress(job.settings, job.action_id, 70)
-    _sync_forwards(job.settings, job.server_id)
     moved = f"moved to another host for maintenance of host {source}"
     try:
         if was_running:

@@ -36,7 +36,9 @@ def create_instance(job: Job, *, image: str) -> str:
     if server.ssh_port:
         ssh_forwards.put(settings, port=server.ssh_port, ipv4=ipv4)
     if server.member:
-        routes.sync(settings)  # its address is routed to its member (the forward's target)
+        # its address routed to its member (the forward's target); a failed sync is logged
+        # and repaired by the reconciler: the server itself is fine
+        routes.refresh(settings)
     enforce.admit(settings, server.id)  # its firewall and isolation hold before it starts
     info = lxd.instances.create(
         name=server.lxd_name,

@@ -65,13 +65,13 @@ def rollback_create(settings: Settings, lxd: Lxd, server: Server, *, reason: str
         log.warning("rollback pending", extra={"server": server.id, "error": exc.one_line()})
         mark(settings, server.id, status=ServerState.ERROR, detail=f"rollback pending: {reason}")
         return False
+    enforce.forget(settings, server.id)  # before its addresses are free (delete.py says why)
     with session_scope(settings, immediate=True) as session:
         row = session.get(Server, server.id)
         if row is not None:
             row.status, row.deleted_at = ServerState.DELETED, utcnow()
             row.status_detail = f"create failed: {reason}"[:500]
             session.add(row)
-    enforce.forget(settings, server.id)
     if server.member:
         routes.refresh(settings)
     return True

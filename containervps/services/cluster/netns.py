@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from containervps.config import Settings
 from containervps.services.cluster.layout import ClusterLayout, MemberLayout
 from containervps.shell import probe, run
 
@@ -39,12 +40,14 @@ __all__ = [
     "delete_member_netns",
     "fence",
     "link_exists",
+    "local_namespace",
     "netns_exists",
     "netns_pids",
 ]
 
 SYS_NET = Path("/sys/class/net")
 NETNS_DIR = Path("/run/netns")
+UPLINK = "eth0"  # a member namespace's end of its veth to the host's cluster bridge
 
 
 def link_exists(name: str) -> bool:
@@ -57,6 +60,13 @@ def bridge_exists(layout: ClusterLayout) -> bool:
 
 def netns_exists(name: str) -> bool:
     return (NETNS_DIR / name).exists()
+
+
+def local_namespace(settings: Settings, member: str) -> Path | None:
+    """The network namespace of cluster member ``member`` when it runs on this host (the
+    development cluster: ``<cluster_prefix>-<member>``); None on another machine."""
+    path = NETNS_DIR / f"{settings.cluster_prefix}-{member}"
+    return path if path.exists() else None
 
 
 def netns_pids(name: str) -> list[int]:
@@ -87,16 +97,16 @@ def add_member_netns(layout: ClusterLayout, member: MemberLayout) -> None:
     ns, veth = member.netns, member.veth
     run(["ip", "netns", "add", ns], what=f"add network namespace {ns}")
     run(
-        ["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns],
+        ["ip", "link", "add", veth, "type", "veth", "peer", "name", UPLINK, "netns", ns],
         what=f"add veth {veth}",
     )
     run(["ip", "link", "set", veth, "master", layout.bridge, "up"], what=f"attach {veth}")
     inside = ["ip", "-n", ns]
     run(
-        [*inside, "addr", "add", f"{member.address}/{member.prefix_len}", "dev", "eth0"],
+        [*inside, "addr", "add", f"{member.address}/{member.prefix_len}", "dev", UPLINK],
         what=f"address {member.name}",
     )
-    run([*inside, "link", "set", "eth0", "up"], what=f"bring up eth0 of {member.name}")
+    run([*inside, "link", "set", UPLINK, "up"], what=f"bring up {UPLINK} of {member.name}")
     run([*inside, "link", "set", "lo", "up"], what=f"bring up lo of {member.name}")
     run([*inside, "route", "add", "default", "via", layout.gateway], what=f"route {member.name}")
     in_ns = ["ip", "netns", "exec", ns]
@@ -111,7 +121,7 @@ def fence(layout: ClusterLayout) -> str:
     """The nftables table of a member's namespace: new connections out of ``eth0`` only to the
     cluster subnet (replies to any client pass: they belong to a connection made from there)."""
     subnet = ipaddress.IPv4Interface(f"{layout.gateway}/{layout.prefix_len}").network
-    rule = f'oifname "eth0" ip daddr != {subnet} ct state new reject'
+    rule = f'oifname "{UPLINK}" ip daddr != {subnet} ct state new reject'
     return f"""table inet {FENCE_TABLE} {{
   chain forward {{
     type filter hook forward priority filter; policy accept;

@@ -20,9 +20,10 @@ from sqlmodel import Session, col, select
 
 from containervps.config import Settings
 from containervps.db.engine import session_scope
-from containervps.db.models import Firewall, Server
+from containervps.db.models import Firewall, HostMember, Server
 from containervps.errors import ContainerVpsError
 from containervps.lxd.locks import file_lock
+from containervps.services.cluster import netns
 from containervps.services.firewalls.render import (
     FilterServer,
     add_plain,
@@ -41,7 +42,8 @@ __all__ = [
     "filter_servers",
     "forget",
     "present",
-    "script",
+    "refresh",
+    "scripts",
     "sync",
 ]
 
@@ -91,17 +93,31 @@ def filter_servers(session: Session) -> list[FilterServer]:
             ipv4=s.ipv4,
             ipv6=s.ipv6,
             rules=rules[s.id or 0] if s.id in rules else None,
+            member=s.member,
         )
         for s in servers
     ]
 
 
-def script(settings: Settings) -> str:
-    """The nft script that makes the kernel's table the database's."""
+def scripts(settings: Settings) -> dict[Path | None, str]:
+    """The nft scripts that make the kernel's tables the database's: this host's (key None,
+    every server) and, for each recorded cluster member whose network namespace is on this
+    host (the development cluster), one in that namespace with the member's own servers:
+    traffic between servers on one member's bridge never passes this host's table."""
     with session_scope(settings) as session:
         servers = filter_servers(session)
+        names = session.exec(select(HostMember.name).order_by(col(HostMember.name))).all()
+    table = settings.net_filter_table
     gateway = str(ipaddress.IPv4Interface(settings.bridge_subnet).ip)
-    return render(table=settings.net_filter_table, gateway4=gateway, servers=servers)
+    found: dict[Path | None, str] = {None: render(table=table, gateway4=gateway, servers=servers)}
+    for name in names:
+        namespace = netns.local_namespace(settings, name)
+        if namespace is not None:
+            mine = [s for s in servers if s.member == name]
+            found[namespace] = render(
+                table=table, gateway4=gateway, servers=mine, uplink=netns.UPLINK
+            )
+    return found
 
 
 # Bridged frames reach the inet hooks (and conntrack) only through br_netfilter.
@@ -117,7 +133,10 @@ def _bridged_frames_filtered(files: tuple[Path, ...] = BRIDGE_NF) -> None:
 
 
 def _rebuild(settings: Settings) -> None:
-    run(["nft", "-f", "-"], what="load the tenant firewalls", input_text=script(settings))
+    for namespace, text in scripts(settings).items():
+        enter = [] if namespace is None else ["nsenter", f"--net={namespace}"]
+        where = "" if namespace is None else f" in {namespace.name}"
+        run([*enter, "nft", "-f", "-"], what=f"load the tenant firewalls{where}", input_text=text)
 
 
 def sync(settings: Settings) -> None:
@@ -132,8 +151,8 @@ def _plain(settings: Settings, server_id: int | None) -> FilterServer | None:
     it has no address)."""
     with session_scope(settings) as session:
         row = session.get(Server, server_id)
-        if row is None or row.ipv4 is None:
-            return None
+        if row is None or row.ipv4 is None or row.member is not None:
+            return None  # a member's table is its own: rebuilt whole
         tenant = Firewall.tenant_id == row.tenant_id
         if any(applied(list(session.exec(select(Firewall).where(tenant)).all()), [row]).values()):
             return None
@@ -156,6 +175,15 @@ def _patch(settings: Settings, server_id: int | None, *, commands: Callable[...,
 def admit(settings: Settings, server_id: int | None) -> None:
     """Put a new server in the table, before it starts."""
     _patch(settings, server_id, commands=add_plain)
+
+
+def refresh(settings: Settings) -> None:
+    """Rebuild after a server moved between members: a failure is logged and the
+    reconciler's next pass rebuilds."""
+    try:
+        sync(settings)
+    except ContainerVpsError as exc:
+        log.warning("filter tables not rebuilt", extra={"error": exc.one_line()})
 
 
 def forget(settings: Settings, server_id: int | None) -> None:

@@ -49,6 +49,7 @@ class FilterServer:
     ipv4: str | None
     ipv6: str | None
     rules: list[dict[str, Any]] | None = field(default=None)
+    member: str | None = None  # the cluster member it runs on (None: this host)
 
     @property
     def outbound(self) -> list[dict[str, Any]]:
@@ -164,8 +165,11 @@ def remove_plain(*, table: str, server: FilterServer) -> str:
     )
 
 
-def render(*, table: str, gateway4: str, servers: list[FilterServer]) -> str:
-    """The whole table: created if missing, deleted and rebuilt in the same transaction."""
+def render(
+    *, table: str, gateway4: str, servers: list[FilterServer], uplink: str | None = None
+) -> str:
+    """The whole table: created if missing, deleted and rebuilt in the same transaction.
+    ``uplink``: the interface of a cluster member's namespace towards the platform's host."""
     tenants = sorted({s.tenant_id for s in servers})
     # name -> elements; every set and map is declared, empty or not (the chains name them)
     sets: dict[str, list[str]] = {
@@ -195,6 +199,10 @@ def render(*, table: str, gateway4: str, servers: list[FilterServer]) -> str:
             "forward",
             [
                 hook.format("forward"),
+                # in a member's namespace: what goes through its uplink is routed through the
+                # platform's host, whose own table filters it; only traffic between servers on
+                # the member's bridge is left to this one
+                *([f'iifname "{uplink}" accept', f'oifname "{uplink}" accept'] if uplink else []),
                 "ip saddr vmap @out4",
                 "ip6 saddr vmap @out6",
                 "ip daddr vmap @in4",

@@ -26,6 +26,7 @@ from containervps.services.actions.job import Job
 from containervps.services.actions.store import finish, merge_params, set_progress
 from containervps.services.cluster import members, placement, routes
 from containervps.services.events import EventType, record
+from containervps.services.firewalls import enforce
 from containervps.services.servers import boundaries
 from containervps.services.servers.power import shut_down
 from containervps.services.servers.states import ServerState
@@ -63,6 +64,7 @@ def _set_member(settings: Settings, server_id: int, member: str) -> None:
     except SQLAlchemyError as exc:
         log.error("moved server's member not recorded", extra={"server": server_id, "error": exc})
     routes.refresh(settings)
+    enforce.refresh(settings)  # its filter entries move to the member's table
 
 
 def _start(job: Job) -> None:

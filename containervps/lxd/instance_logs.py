@@ -19,10 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from containervps.lxd.names import storage_name
+from containervps.lxd.types import STANDALONE
 
 __all__ = ["InstanceLogs"]
-
-STANDALONE = ("", "none")  # an instance's location outside a cluster
 
 
 class InstanceLogs:

@@ -15,6 +15,9 @@ class ServerInfo:
     kernel_features: dict[str, str]
 
 
+STANDALONE = ("", "none")  # an instance's location outside a cluster
+
+
 @dataclass(frozen=True)
 class InstanceInfo:
     name: str
@@ -31,7 +34,7 @@ class InstanceInfo:
     @property
     def clustered(self) -> bool:
         """On an LXD cluster member (whose NIC, cgroups and disk this host may not see)."""
-        return self.location not in ("", "none")
+        return self.location not in STANDALONE
 
     def tag(self, key: str) -> str | None:
         """A ``user.containervps.<key>`` tag, if set."""

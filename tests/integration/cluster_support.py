@@ -13,11 +13,13 @@ from pathlib import Path
 from containervps.config import Settings
 from containervps.db import migrate
 from containervps.lxd import Lxd, connect_socket
+from containervps.schemas.plan import PlanCreate
 from containervps.services.cluster import members, routes
 from containervps.services.cluster.dev import DevCluster
 from containervps.services.firewalls import enforce
 from containervps.services.images.service import ImageService
 from containervps.services.servers import ssh_forwards
+from containervps.services.tenancy import plans
 from containervps.shell import probe
 
 MEMBERS = ("member1", "member2", "member3")
@@ -92,3 +94,23 @@ def running_cluster(settings: Settings, *, image: str) -> Iterator[Lxd]:
         enforce.drop_table(settings)
         routes.drop_all(settings)  # gone with the bridge already, unless a test added some
         assert leftovers(settings) == []
+
+
+def small_plan(settings: Settings, name: str, *, memory_mib: int = 64, disk_gib: int = 1) -> str:
+    """A busybox-sized plan named ``name`` (1 vCPU, small IOPS and bandwidth); its name."""
+    plans.create_plan(
+        settings,
+        PlanCreate(
+            name=name,
+            vcpus=1,
+            memory_mib=memory_mib,
+            disk_gib=disk_gib,
+            disk_read_iops=100,
+            disk_write_iops=50,
+            net_ingress_mbit=10,
+            net_egress_mbit=10,
+            max_processes=100,
+            transfer_gib=10,
+        ),
+    )
+    return name

@@ -27,6 +27,7 @@ runner = CliRunner()
 # twice in one CI run); a person at a console does not exit within microseconds either.
 TYPED = "echo cvps-$((6*7))\nsleep 1\nexit\n"
 
+
 def cli(*args: str, code: int = 0, stdin: str | None = None) -> str:
     result = runner.invoke(app, list(args), input=stdin)
     assert result.exit_code == code, (args, result.output, result.stderr)

@@ -29,7 +29,6 @@ from containervps.config import Settings, get_settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Event, Server
 from containervps.lxd import Lxd
-from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
 from containervps.services.cluster import drain, members
@@ -37,8 +36,8 @@ from containervps.services.events import EventType
 from containervps.services.servers.create import create_server
 from containervps.services.servers.power import request_power
 from containervps.services.servers.snapshots import create_snapshot
-from containervps.services.tenancy import plans, tenants, tokens
-from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster
+from containervps.services.tenancy import tenants, tokens
+from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster, small_plan
 
 # Prompt moves and no background loops in the API app of the admin checks.
 QUICK = {
@@ -64,23 +63,7 @@ def lxd(settings: Settings) -> Iterator[Lxd]:
 
 
 def _plan(settings: Settings) -> str:
-    name = f"dr-{secrets.token_hex(2)}"
-    plans.create_plan(
-        settings,
-        PlanCreate(
-            name=name,
-            vcpus=1,
-            memory_mib=64,
-            disk_gib=1,
-            disk_read_iops=100,
-            disk_write_iops=50,
-            net_ingress_mbit=10,
-            net_egress_mbit=10,
-            max_processes=100,
-            transfer_gib=10,
-        ),
-    )
-    return name
+    return small_plan(settings, f"dr-{secrets.token_hex(2)}")
 
 
 def _run(settings: Settings, lxd: Lxd, action: Action) -> Action:

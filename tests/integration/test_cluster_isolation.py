@@ -19,16 +19,15 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.lxd import Lxd
 from containervps.schemas.firewall import FirewallCreate
-from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
 from containervps.services.cluster import members, netns
 from containervps.services.cluster.states import MemberState
 from containervps.services.firewalls import crud
 from containervps.services.servers.create import create_server
-from containervps.services.tenancy import plans, tenants
+from containervps.services.tenancy import tenants
 from containervps.shell import probe
-from tests.integration.cluster_support import cluster_settings, running_cluster
+from tests.integration.cluster_support import cluster_settings, running_cluster, small_plan
 
 PORT = 8080
 CONNECT_SECONDS = 3
@@ -84,21 +83,7 @@ def _reaches(lxd: Lxd, source: Server, target: Server) -> bool:
 def test_servers_on_one_member_are_isolated_by_tenant_and_firewalled(
     settings: Settings, lxd: Lxd
 ) -> None:
-    plans.create_plan(
-        settings,
-        PlanCreate(
-            name="is-small",
-            vcpus=1,
-            memory_mib=64,
-            disk_gib=1,
-            disk_read_iops=100,
-            disk_write_iops=50,
-            net_ingress_mbit=10,
-            net_egress_mbit=10,
-            max_processes=100,
-            transfer_gib=10,
-        ),
-    )
+    small_plan(settings, "is-small")
     # Every server on member1: the others admit nothing while draining.
     for name in ("member2", "member3"):
         members.set_state(settings, name=name, state=MemberState.DRAINING)

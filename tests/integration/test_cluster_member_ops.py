@@ -29,7 +29,6 @@ from containervps.db import migrate
 from containervps.db.engine import session_scope
 from containervps.db.models import Event, Server, UsageSample
 from containervps.lxd import Lxd, connect_socket
-from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
 from containervps.services.cluster import members, routes
@@ -48,8 +47,8 @@ from containervps.services.servers.rebuild import request_rebuild
 from containervps.services.servers.resize import request_resize
 from containervps.services.servers.restore import request_restore
 from containervps.services.servers.ssh_forwards import drop_table
-from containervps.services.tenancy import plans
 from tests.integration.api_support import TEST_ENV, ApiTenant, make_tenant
+from tests.integration.cluster_support import small_plan
 
 MEMBERS = ("member1", "member2", "member3")
 CLUSTER_DIR = Path("/var/lib/containervps-cluster-ops")
@@ -140,22 +139,7 @@ def tenant(settings: Settings, lxd: Lxd) -> ApiTenant:
 
 def _plan(settings: Settings, *, memory_mib: int, disk_gib: int) -> str:
     name = f"op-{memory_mib}-{disk_gib}-{secrets.token_hex(2)}"
-    plans.create_plan(
-        settings,
-        PlanCreate(
-            name=name,
-            vcpus=1,
-            memory_mib=memory_mib,
-            disk_gib=disk_gib,
-            disk_read_iops=100,
-            disk_write_iops=50,
-            net_ingress_mbit=10,
-            net_egress_mbit=10,
-            max_processes=100,
-            transfer_gib=10,
-        ),
-    )
-    return name
+    return small_plan(settings, name, memory_mib=memory_mib, disk_gib=disk_gib)
 
 
 def _server(settings: Settings, server_id: int) -> Server:

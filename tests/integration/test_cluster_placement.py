@@ -25,7 +25,6 @@ from containervps.db.engine import session_scope
 from containervps.db.models import Server
 from containervps.errors import ResourceUnavailable
 from containervps.lxd import Lxd
-from containervps.schemas.plan import PlanCreate
 from containervps.schemas.quota import QuotaUpdate
 from containervps.services.actions.runner import run_action
 from containervps.services.cluster import members, placement
@@ -35,8 +34,8 @@ from containervps.services.servers.create import create_server
 from containervps.services.servers.delete import request_delete
 from containervps.services.servers.power import request_power
 from containervps.services.servers.resize import request_resize
-from containervps.services.tenancy import plans, tenants
-from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster
+from containervps.services.tenancy import tenants
+from tests.integration.cluster_support import MEMBERS, cluster_settings, running_cluster, small_plan
 
 SMALL_SERVERS = 9
 
@@ -54,23 +53,7 @@ def lxd(settings: Settings) -> Iterator[Lxd]:
 
 
 def _plan(settings: Settings, *, memory_mib: int) -> str:
-    name = f"pl-{memory_mib}-{secrets.token_hex(2)}"
-    plans.create_plan(
-        settings,
-        PlanCreate(
-            name=name,
-            vcpus=1,
-            memory_mib=memory_mib,
-            disk_gib=1,
-            disk_read_iops=100,
-            disk_write_iops=50,
-            net_ingress_mbit=10,
-            net_egress_mbit=10,
-            max_processes=100,
-            transfer_gib=10,
-        ),
-    )
-    return name
+    return small_plan(settings, f"pl-{memory_mib}-{secrets.token_hex(2)}", memory_mib=memory_mib)
 
 
 def _create(settings: Settings, lxd: Lxd, *, tenant_id: int, name: str, plan: str) -> Server:

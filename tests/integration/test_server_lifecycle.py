@@ -99,6 +99,16 @@ def test_lifecycle_applies_plan_limits_in_a_restricted_project(
         assert client.get(f"/v1/servers/{sid}", headers=h).json()["server"]["status"] == status
         assert lxd.instances.get(name="web-1", project=tenant.project).status == lxd_status
 
+    # A guest whose shutdown hangs past the timeout (5 s here) is stopped hard and started.
+    hang = "echo '::shutdown:/bin/sleep 300' >> /etc/inittab && kill -HUP 1"
+    assert lxd.instances.exec(name="web-1", project=tenant.project, command=["sh", "-c", hang]).ok
+    pid = lxd.instances.state(name="web-1", project=tenant.project).pid
+    r = client.post(f"/v1/servers/{sid}/actions/reboot", headers=h)
+    done = wait_action(client, r.json()["action"]["id"], h)
+    assert done["status"] == "success", done
+    after = lxd.instances.state(name="web-1", project=tenant.project)
+    assert after.status == "Running" and after.pid not in (0, pid)
+
     limits = client.get("/v1/limits", headers=h).json()["limits"]
     assert limits["servers"] == {"max": 5, "used": 1}
     assert limits["memory_mib"]["used"] == 256

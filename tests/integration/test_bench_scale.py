@@ -72,6 +72,9 @@ def test_interrupted_scale_run_removes_what_it_made(cp_settings: Settings, ready
         stdout=subprocess.DEVNULL,
         env=dict(os.environ),
         text=True,
+        # As from a terminal: a run started in the background (`cmd &` in a script) inherits
+        # SIGINT ignored, and Python then keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert proc.stderr is not None
     deadline = time.monotonic() + 300

@@ -352,13 +352,17 @@ def measure_upload(
         thread = threading.Thread(target=receive, daemon=True)
         thread.start()
         blocks = max(1, size // 65536)
+        # Just after a start the guest may not have its address yet (DHCP under load): nc is
+        # tried again, every 0.5 s for half the timeout, until it connects.
+        send = f"dd if=/dev/zero bs=65536 count={blocks} 2>/dev/null | nc {address} {port}"
+        tries = int(timeout)
         lxd.instances.exec(
             name=name,
             project=project,
             command=[
                 "sh",
                 "-c",
-                f"dd if=/dev/zero bs=65536 count={blocks} 2>/dev/null | nc {address} {port}",
+                f"i=0; until {send}; do i=$((i+1)); [ $i -ge {tries} ] && exit 1; sleep 0.5; done",
             ],
             timeout=timeout,
         )

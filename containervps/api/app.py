@@ -20,6 +20,7 @@ from containervps.api.auth import Authenticate
 from containervps.api.errors import CatchAll, error_response, install_error_handlers
 from containervps.api.fair_share import FairShare
 from containervps.api.openapi import install_openapi
+from containervps.api.periodic import Periodic
 from containervps.api.routes import (
     actions,
     admin,
@@ -40,9 +41,6 @@ from containervps.errors import ContainerVpsError
 from containervps.logs import configure_logging
 from containervps.lxd import connect
 from containervps.services.actions.worker import ActionWorker
-from containervps.services.host.lxcfs_watchdog import LxcfsWatchdog
-from containervps.services.metering import rollups
-from containervps.services.metering import usage as usage_service
 from containervps.services.reconcile import Reconciler
 from containervps.services.tenancy import audit
 from containervps.services.tenancy.auth_throttle import FailedAuthThrottle
@@ -127,19 +125,6 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def _usage_loop(settings: Settings, stop: threading.Event) -> None:
-    """A usage sample of every server every usage_sample_interval seconds (transfer allowances
-    checked on it), then retention."""
-    while not stop.wait(settings.usage_sample_interval):
-        try:
-            usage_service.sample_pass(settings, connect(settings))
-            rollups.compact(settings)
-        except ContainerVpsError as exc:
-            log.warning("usage sample pass failed", extra={"error": exc.one_line()})
-        except Exception:
-            log.exception("usage sample pass crashed")
-
-
 def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Event) -> None:
     """A pass at start-up (resuming interrupted actions), then every reconcile_interval."""
     while True:
@@ -157,20 +142,6 @@ def _reconcile_loop(settings: Settings, worker: ActionWorker, stop: threading.Ev
             return
 
 
-def _lxcfs_loop(settings: Settings, stop: threading.Event) -> None:
-    """lxcfs watched every lxcfs_watch_interval seconds: restarted and re-attached if it died."""
-    watchdog = LxcfsWatchdog(settings)
-    while True:
-        try:
-            watchdog.tick()
-        except ContainerVpsError as exc:
-            log.warning("lxcfs watch pass failed", extra={"error": exc.one_line()})
-        except Exception:
-            log.exception("lxcfs watch pass crashed")
-        if stop.wait(settings.lxcfs_watch_interval):
-            return
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -184,18 +155,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         target=_reconcile_loop, args=(settings, worker, stop), name="cvps-reconcile", daemon=True
     )
     loop.start()
-    if settings.usage_sample_interval > 0:
-        threading.Thread(
-            target=_usage_loop, args=(settings, stop), name="cvps-usage", daemon=True
-        ).start()
-    if settings.lxcfs_watch_interval > 0:
-        threading.Thread(
-            target=_lxcfs_loop, args=(settings, stop), name="cvps-lxcfs", daemon=True
-        ).start()
+    periodic = Periodic(settings)  # usage sampling and the lxcfs watchdog, off this GIL
+    periodic.start()
     try:
         yield
     finally:
         stop.set()
+        periodic.shutdown()
         worker.shutdown(wait=True)
 
 

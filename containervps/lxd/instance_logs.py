@@ -38,6 +38,15 @@ class InstanceLogs:
         if location in STANDALONE:
             shutil.rmtree(self.path(project=project, name=name), ignore_errors=True)
 
+    def tail(self, *, project: str, name: str, file: str, lines: int = 15) -> list[str]:
+        """The last ``lines`` lines of one of the instance's logs (``console.log``: what its
+        init printed; ``lxc.log``: LXC's own); empty if there is none."""
+        try:
+            text = (self.path(project=project, name=name) / file).read_bytes()[-16384:]
+        except OSError:
+            return []
+        return text.decode(errors="replace").splitlines()[-lines:]
+
     def stale(
         self, *, owned: Callable[[str], bool], instances: set[tuple[str, str]], min_age: float
     ) -> list[tuple[str, str]]:

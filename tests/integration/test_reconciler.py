@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -17,6 +18,15 @@ from containervps.services.servers import queries as servers
 from tests.integration.api_support import make_tenant, server_project, wait_action
 
 pytestmark = pytest.mark.usefixtures("cp_settings")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
@@ -91,8 +101,17 @@ def test_reconciler_fixes_drift_and_reaps_only_tagged_orphans(
     assert not any(f.applied for f in dry)
     assert servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id).status == "running"
 
-    Reconciler(cp_settings, lxd).run()
+    watch_log, records = logging.getLogger("containervps.services.metering.watch"), _Records()
+    watch_log.addHandler(records)
+    try:
+        Reconciler(cp_settings, lxd).run()
+    finally:
+        watch_log.removeHandler(records)
     stopped = servers.get_server(cp_settings, server_id=drift_id, tenant_id=t.id)
+    # The operator's log keeps the tail of the container's own logs (LXC's, here its stop).
+    [said_log] = [r for r in records.records if r.getMessage() == "server stopped unexpectedly"]
+    said_about = vars(said_log)
+    assert said_about["server"] == drift_id and any("lxc" in line for line in said_about["lxc_log"])
     assert stopped.status == "off" and stopped.status_detail == "stopped inside the server"
     said, _ = events.list_events(cp_settings, tenant_id=t.id, server_id=drift_id)
     assert [(e.type, e.details["cause"]) for e in said] == [

@@ -30,6 +30,7 @@ def _admit(
     admission.admit_quota(session, tenant_id=tenant_id, quota=quota, want=want)
     admission.admit_host(session, capacity=capacity, want=want, want_iops=want_iops)
 
+
 def test_admission_quota_then_capacity(db: Settings) -> None:
     tenant_id = make_tenant(db)
     with session_scope(db) as session:

@@ -44,3 +44,18 @@ def test_stale_needs_an_owned_project_no_instance_and_age(tmp_path: Path) -> Non
     )
     assert found == [("cvps-t-1", "gone")]
     assert InstanceLogs(tmp_path / "missing").stale(owned=bool, instances=set(), min_age=0) == []
+
+
+def test_tail_reads_the_last_lines_of_a_log(tmp_path: Path) -> None:
+    logs = InstanceLogs(tmp_path)
+    logs.path(project="p", name="c1").mkdir()
+    (logs.path(project="p", name="c1") / "console.log").write_text(
+        "".join(f"line {i}\n" for i in range(40))
+    )
+    assert logs.tail(project="p", name="c1", file="console.log", lines=3) == [
+        "line 37",
+        "line 38",
+        "line 39",
+    ]
+    assert logs.tail(project="p", name="c1", file="lxc.log") == []
+    assert logs.tail(project="p", name="absent", file="console.log") == []

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from containervps.config import Settings
 from containervps.db.engine import session_scope
 from containervps.db.models import Action, Server, ServerWatch
+from containervps.lxd import InstanceLogs
 from containervps.services.actions.commands import ActionStatus
 from containervps.services.events import EventType, record_in
 from containervps.services.metering.cgroups import payload
@@ -99,7 +100,12 @@ def _stop_asked(session: Session, server_id: int, seen_at: datetime) -> bool:
 
 
 def _mark_stopped(
-    session: Session, server: Server, *, kills: list[OomKill], seen_at: datetime
+    settings: Settings,
+    session: Session,
+    server: Server,
+    *,
+    kills: list[OomKill],
+    seen_at: datetime,
 ) -> str | None:
     """Off with why, and the events (in the caller's transaction); None if a stop was asked
     for or the server is no longer running in the database."""
@@ -121,8 +127,24 @@ def _mark_stopped(
         severity="warning",
         details={"cause": "oom_kill_of_init" if init else "inside", "oom_kills": len(kills)},
     )
-    log.warning("server stopped unexpectedly", extra={"server": server.id, "detail": detail})
+    log.warning(
+        "server stopped unexpectedly",
+        extra={"server": server.id, "detail": detail, **_last_words(settings, row)},
+    )
     return detail
+
+
+def _last_words(settings: Settings, server: Server) -> dict[str, list[str]]:
+    """The tails of the stopped container's console and LXC logs, for the operator's log (a
+    member keeps its logs on its own machine)."""
+    if server.member is not None:
+        return {}
+    logs = InstanceLogs(settings.lxd_log_dir)
+    project, name = server.lxd_project, server.lxd_name
+    return {
+        file.replace(".", "_"): logs.tail(project=project, name=name, file=file)
+        for file in ("console.log", "lxc.log")
+    }
 
 
 def _remember(
@@ -162,7 +184,10 @@ def watch(
                     )
                     ooms += 1
             elif state.status == "Stopped" and server.status == ServerState.RUNNING:
-                stops += _mark_stopped(session, server, kills=kills, seen_at=seen_at) is not None
+                stops += (
+                    _mark_stopped(settings, session, server, kills=kills, seen_at=seen_at)
+                    is not None
+                )
             seq = log_.last_seq if log_.last_seq >= 0 or row is None else row.log_seq
             _remember(session, server.id, oom_kills=state.oom_kills, log_seq=seq, at=seen_at)
     return Watched(oom_events=ooms, stops=stops)
@@ -176,7 +201,7 @@ def stopped_unexpectedly(settings: Settings, *, server: Server, seen_at: datetim
     with session_scope(settings, immediate=True) as session:
         row = session.get(ServerWatch, server.id)
         kills = log_.kills_of(memcg_of(server), after=_since(row, log_))
-        detail = _mark_stopped(session, server, kills=kills, seen_at=seen_at)
+        detail = _mark_stopped(settings, session, server, kills=kills, seen_at=seen_at)
         if detail is not None:
             _remember(session, server.id, oom_kills=0, log_seq=log_.last_seq, at=seen_at)
     return detail

@@ -2,10 +2,10 @@
 
 Usage sampling (every ``usage_sample_interval`` s: kernel counters of every server, a row each,
 then roll-ups) and the lxcfs watchdog (every ``lxcfs_watch_interval`` s) run in one child
-process. A sampling pass at 1000 servers is 0.7-0.9 s of Python: on the request-serving
-process's GIL it stalled whatever request came meanwhile, which made ``GET /v1/servers`` p99
-jump from ~15 ms to ~80 ms at the top of a 1000-server ramp (issue 9). The reconciler stays in
-the API process: it resumes interrupted actions on the API's worker.
+process. A sampling pass at 1000 servers is 0.7-0.9 s of mostly Python: on the GIL of the
+process that serves requests, it delays every request that comes meanwhile (the suspected
+cause of ``GET /v1/servers`` p99 of 10.5-78.8 ms over five samples at 999 servers, issue 9).
+The reconciler stays in the API process: it resumes interrupted actions on the API's worker.
 
 The child ends with the API (its stop event, or the kernel's parent-death signal when the API
 is killed).
@@ -83,7 +83,6 @@ class Periodic:
     """The child process running the periodic passes (none started when all are off)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         context = multiprocessing.get_context("spawn")  # no copy of the API's threads and locks
         self.stop = context.Event()
         self.process: multiprocessing.process.BaseProcess | None = None

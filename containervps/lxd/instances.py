@@ -208,7 +208,7 @@ class Instances:
     def set_state(
         self, *, name: str, project: str, action: str, force: bool = False, timeout: int = 30
     ) -> None:
-        """start | stop | freeze | unfreeze; ``timeout`` bounds a clean stop."""
+        """start | stop | restart | freeze | unfreeze; ``timeout`` bounds a clean stop."""
         try:
             self.api.request(
                 "put",
@@ -218,8 +218,9 @@ class Instances:
                 what=f"{action} instance {name}",
             )
         except LxdError as exc:
-            # A clean stop that lapses is left to the caller, which then stops hard.
-            target = {"start": "Running", "stop": "Stopped" if force else None}.get(action)
+            # A clean stop or restart that lapses is left to the caller, which then goes hard.
+            hard = {"stop": "Stopped", "restart": "Running"} if force else {}
+            target = {"start": "Running", **hard}.get(action)
             if LAPSED not in str(exc) or target is None:
                 raise
             if not self._reaches(name=name, project=project, status=target):

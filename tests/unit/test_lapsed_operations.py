@@ -65,3 +65,15 @@ def test_other_errors_are_not_waited_on(tmp_path: Path) -> None:
     api = _Api("Failed to start device", ["Running"])
     with pytest.raises(LxdError, match="device"):
         _instances(api, tmp_path).set_state(name="c1", project="p", action="start")
+
+
+def test_a_lapsed_hard_restart_waits_for_running_but_a_clean_one_is_left_to_the_caller(
+    tmp_path: Path,
+) -> None:
+    hard = _Api('Instance "restart" operation timed out after 30s', ["Stopped", "Running"])
+    _instances(hard, tmp_path).set_state(name="c1", project="p", action="restart", force=True)
+    assert hard.statuses == ["Running"]
+    with pytest.raises(LxdError):
+        _instances(_Api(LAPSED, ["Running"]), tmp_path).set_state(
+            name="c1", project="p", action="restart"
+        )

@@ -87,11 +87,13 @@ def run(job: Job) -> Action:
     elif command == Command.SHUTDOWN and current != "Stopped":
         shut_down(job.lxd, name=name, project=project, timeout=timeout)
     elif command == Command.REBOOT:
-        # A clean stop, else a hard one, then a start (what LXD's restart does, but each step
-        # can fall back on its own).
         if current == "Running":
-            shut_down(job.lxd, name=name, project=project, timeout=timeout)
-        start()
+            try:
+                state("restart", timeout=timeout)
+            except LxdError:
+                state("restart", force=True)
+        else:
+            start()
     boundaries.after(job)
     final = TRANSITIONS[Command(command)].after
     return finish(
